@@ -1,0 +1,50 @@
+"""featurestore: an online feature store's HTTP API on DynamoDB and Kafka."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from featurestore import cli, errors, logs
+from featurestore.api import Api, health, items
+from featurestore.clients import ClientRegistry
+from featurestore.config import load_settings
+from featurestore.jsonio import FlaskJSONProvider
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask app: defaults, then the environment, then ``config``.
+
+    ``config`` may override any field of Settings by name, which is how tests point
+    the app at their own servers. Building the app opens no connection: each process
+    builds its clients on first use.
+    """
+    settings = load_settings(**dict(config or {}))
+    logs.configure_logging(settings.log_level)
+
+    app = Flask(__name__)
+    app.json = FlaskJSONProvider(app)
+    app.config.update(
+        SETTINGS=settings,
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        API_TITLE="featurestore",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+
+    # One client registry per app; each worker process fills its own after fork.
+    app.extensions["featurestore.clients"] = ClientRegistry(settings)
+
+    errors.init_app(app)
+    logs.init_app(app)
+    cli.init_app(app)
+
+    # The OpenAPI document at /openapi.json comes from the views' own schemas.
+    api = Api(app)
+    api.register_blueprint(items.blueprint)
+    app.register_blueprint(health.blueprint)
+    return app

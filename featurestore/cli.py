@@ -1,0 +1,119 @@
+"""Commands that prepare the DynamoDB table and the Kafka topic.
+
+Both are idempotent: ``flask --app featurestore setup`` can run before every start.
+"""
+
+from __future__ import annotations
+
+import json
+
+import botocore.exceptions
+import click
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+from flask import Flask, current_app
+
+from featurestore.clients import ClientRegistry
+from featurestore.config import Settings
+from featurestore.events import producer_config
+
+TTL_ATTRIBUTE = "expires_at"
+
+
+def _settings() -> Settings:
+    return current_app.config["SETTINGS"]
+
+
+def create_table() -> None:
+    """Create the records table unless it exists, wait until ACTIVE, enable TTL."""
+    settings = _settings()
+    registry: ClientRegistry = current_app.extensions["featurestore.clients"]
+    client = registry.dynamodb()
+    table = settings.dynamodb_table
+    try:
+        client.create_table(
+            TableName=table,
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        click.echo(f"Creating table {table!r}.")
+    except client.exceptions.ResourceInUseException:
+        click.echo(f"Table {table!r} exists.")
+    client.get_waiter("table_exists").wait(
+        TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    click.echo(f"Table {table!r} is ACTIVE.")
+
+    try:
+        client.update_time_to_live(
+            TableName=table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+        click.echo(f"TTL is enabled on {TTL_ATTRIBUTE!r}.")
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        if "already enabled" in error.get("Message", "").lower():
+            click.echo(f"TTL is enabled on {TTL_ATTRIBUTE!r}.")
+        else:
+            click.echo(
+                f"TTL could not be enabled ({error.get('Code')}: "
+                f"{error.get('Message')}); expired records still read as missing."
+            )
+
+
+def create_topic(partitions: int, replication_factor: int) -> None:
+    """Create the events topic unless it exists."""
+    settings = _settings()
+    config = {
+        name: value
+        for name, value in producer_config(settings).items()
+        if not name.startswith(("acks", "enable.idempotence", "linger", "message."))
+    }
+    admin = AdminClient(config)
+    topic = settings.kafka_topic
+    futures = admin.create_topics(
+        [NewTopic(topic, partitions, replication_factor)], operation_timeout=30
+    )
+    try:
+        futures[topic].result(timeout=60)
+        click.echo(f"Created topic {topic!r} with {partitions} partitions.")
+    except KafkaException as exc:
+        if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
+            raise click.ClickException(f"Creating topic {topic!r} failed: {exc}")
+        click.echo(f"Topic {topic!r} exists.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the ``setup``, ``create-table``, ``create-topic`` and ``config`` commands."""
+
+    @app.cli.command("create-table")
+    def create_table_command() -> None:
+        """Create the DynamoDB table if needed and enable TTL."""
+        create_table()
+
+    @app.cli.command("create-topic")
+    @click.option("--partitions", default=6, show_default=True, type=int)
+    @click.option("--replication-factor", default=1, show_default=True, type=int)
+    def create_topic_command(partitions: int, replication_factor: int) -> None:
+        """Create the Kafka topic if needed."""
+        create_topic(partitions, replication_factor)
+
+    @app.cli.command("setup")
+    @click.option("--partitions", default=6, show_default=True, type=int)
+    @click.option("--replication-factor", default=1, show_default=True, type=int)
+    def setup_command(partitions: int, replication_factor: int) -> None:
+        """Create the DynamoDB table and the Kafka topic if needed."""
+        create_table()
+        create_topic(partitions, replication_factor)
+
+    @app.cli.command("config")
+    def config_command() -> None:
+        """Print the effective settings, with secrets masked."""
+        click.echo(json.dumps(_settings().masked(), indent=2, default=str))

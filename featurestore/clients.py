@@ -1,0 +1,132 @@
+"""The per-process registry of the service's DynamoDB client and Kafka publisher.
+
+Each gunicorn worker builds its own clients on first use and keeps them for its life.
+The registry is safe under threads and ``fork()``:
+
+- One ``threading.Lock`` guards building, and no builder calls back into the registry,
+  so one thread never takes the lock twice.
+- The registry remembers the pid that built its clients. After a fork (gunicorn's
+  ``preload_app``) the child drops what the parent made, without closing it, and gets a
+  fresh lock, so a lock held by another parent thread at fork time cannot block it.
+- boto3 clients are thread-safe and shared by the worker's threads; the boto3 session
+  that makes the client is used only while building, under the lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from typing import Any, Callable
+
+import boto3
+import botocore.config
+
+from featurestore.config import Settings
+from featurestore.events import Publisher
+
+logger = logging.getLogger(__name__)
+
+_registries: weakref.WeakSet[ClientRegistry] = weakref.WeakSet()
+
+
+def _reset_all_after_fork() -> None:
+    for registry in list(_registries):
+        registry._forget_parent_state()
+
+
+os.register_at_fork(after_in_child=_reset_all_after_fork)
+
+
+def dynamodb_client_config(settings: Settings) -> botocore.config.Config:
+    """Return botocore settings that bound every DynamoDB call in time."""
+    return botocore.config.Config(
+        connect_timeout=settings.dynamodb_connect_timeout,
+        read_timeout=settings.dynamodb_read_timeout,
+        retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
+        max_pool_connections=settings.dynamodb_max_pool_connections,
+        tcp_keepalive=True,
+    )
+
+
+class ClientRegistry:
+    """Builds lazily, and caches for one process, the DynamoDB client and publisher."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        publisher_factory: Callable[[Settings], Publisher] = Publisher,
+    ):
+        self._settings = settings
+        self._publisher_factory = publisher_factory
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._dynamodb: Any = None
+        self._publisher: Publisher | None = None
+        _registries.add(self)
+
+    def _forget_parent_state(self) -> None:
+        # Runs in the child right after fork, while only one thread exists.
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._dynamodb = None
+        self._publisher = None
+
+    def _check_pid(self) -> None:
+        # Covers a fork that bypassed os.register_at_fork (os.fork from C code).
+        if self._pid != os.getpid():
+            self._forget_parent_state()
+
+    def dynamodb(self) -> Any:
+        """Return this process's low-level DynamoDB client, building it on first use."""
+        self._check_pid()
+        client = self._dynamodb
+        if client is not None:
+            return client
+        with self._lock:
+            if self._dynamodb is None:
+                self._dynamodb = self._build_dynamodb()
+            return self._dynamodb
+
+    def publisher(self) -> Publisher:
+        """Return this process's Kafka publisher, building it on first use."""
+        self._check_pid()
+        publisher = self._publisher
+        if publisher is not None:
+            return publisher
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = self._publisher_factory(self._settings)
+                logger.info("Kafka producer created in pid %d", os.getpid())
+            return self._publisher
+
+    def _build_dynamodb(self) -> Any:
+        session = boto3.session.Session(region_name=self._settings.dynamodb_region)
+        client = session.client(
+            "dynamodb",
+            endpoint_url=self._settings.dynamodb_endpoint,
+            config=dynamodb_client_config(self._settings),
+        )
+        logger.info(
+            "DynamoDB client created in pid %d for %s",
+            os.getpid(),
+            self._settings.dynamodb_endpoint or "the AWS endpoint of the region",
+        )
+        return client
+
+    def warm(self) -> None:
+        """Build every client now, so that the first request pays no start-up cost."""
+        self.dynamodb()
+        self.publisher()
+
+    def close(self, timeout: float = 5.0) -> int:
+        """Flush the publisher within ``timeout`` seconds; return the messages left."""
+        self._check_pid()
+        with self._lock:
+            publisher, self._publisher = self._publisher, None
+            self._dynamodb = None
+        if publisher is None:
+            return 0
+        return publisher.close(timeout)

@@ -1,0 +1,161 @@
+"""Errors of the service and the handlers that turn every error into one JSON shape.
+
+Every error response has the body ``{"error": {"code", "message", "details"}}``, where
+``details`` maps each invalid field's dotted path to its messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class FeatureStoreError(Exception):
+    """Base of the errors that the service answers with its own status and code."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.details = dict(details or {})
+        # Machine-readable fields added to the error object beside code and message.
+        self.extra = dict(extra or {})
+
+
+class InvalidRequest(FeatureStoreError):
+    """Raised when a request body or parameter breaks the API's rules."""
+
+    status = 400
+    code = "invalid_request"
+
+
+class PayloadTooLarge(FeatureStoreError):
+    """Raised when a record or event would exceed a size limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class StaleWrite(FeatureStoreError):
+    """Raised when a write's event time is older than the stored record's."""
+
+    status = 409
+    code = "stale_write"
+
+
+class DependencyUnavailable(FeatureStoreError):
+    """Raised when DynamoDB or Kafka fails or does not answer in time."""
+
+    status = 503
+    code = "dependency_unavailable"
+
+
+class DynamoDBUnavailable(DependencyUnavailable):
+    """Raised when a DynamoDB call fails, is throttled or times out."""
+
+    code = "dynamodb_unavailable"
+
+
+class KafkaUnavailable(DependencyUnavailable):
+    """Raised when Kafka does not acknowledge an event in time."""
+
+    code = "kafka_unavailable"
+
+
+# Werkzeug's HTTP errors that clients cause, with the code each is answered with.
+_HTTP_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Flatten marshmallow's nested error messages to ``{"a.b.c": [messages]}``."""
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_messages(value, path))
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_schema": list(messages)}
+    return {prefix or "_schema": [str(messages)]}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Response:
+    """Build the JSON error response; a 503 also tells the client when to retry."""
+    body = {"code": code, "message": message, "details": dict(details or {})}
+    body.update(extra or {})
+    response = jsonify({"error": body})
+    response.status_code = status
+    if status == 503:
+        response.headers["Retry-After"] = str(
+            current_app.config["SETTINGS"].retry_after_seconds
+        )
+    return response
+
+
+def _handle_service_error(error: FeatureStoreError) -> Response:
+    if error.status >= 500:
+        logger.warning("%s: %s", error.code, error.message)
+    else:
+        logger.debug("rejected request: %s: %s", error.code, error.message)
+    return error_response(
+        error.status, error.code, error.message, error.details, error.extra
+    )
+
+
+def _handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    messages = data.get("messages")
+    if messages is not None:
+        # webargs puts the location ("json", "query") at the top of its messages.
+        details: dict[str, list[str]] = {}
+        for location_messages in messages.values():
+            details.update(flatten_messages(location_messages))
+        return error_response(
+            400,
+            "invalid_request",
+            "The request is invalid: see details for each field and how to fix it.",
+            details,
+        )
+    code = _HTTP_CODES.get(status, "http_error")
+    return error_response(status, code, error.description or error.name)
+
+
+def _handle_unexpected(error: Exception) -> Response:
+    logger.exception("unhandled error while serving the request")
+    return error_response(
+        500, "internal_error", "The service failed to handle the request; it was logged."
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers that give every error the same JSON shape."""
+    app.register_error_handler(FeatureStoreError, _handle_service_error)
+    app.register_error_handler(HTTPException, _handle_http_exception)
+    app.register_error_handler(Exception, _handle_unexpected)

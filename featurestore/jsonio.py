@@ -1,0 +1,80 @@
+"""JSON decoding and encoding that keeps each number's decimal text.
+
+A client that sends ``0.35`` or ``1e-07`` must read back, and see in the event, the
+same text. Python's float would turn ``0.1 + 0.2`` style values into binary fractions,
+so every JSON number with a fraction or exponent is decoded as a NumberText: a Decimal
+that remembers the text it came from and prints it back unchanged.
+"""
+
+from __future__ import annotations
+
+import decimal
+from typing import Any
+
+import simplejson
+from flask.json.provider import JSONProvider
+
+
+class NumberText(decimal.Decimal):
+    """A JSON number with a fraction or exponent, kept as its exact decimal text."""
+
+    __slots__ = ("text",)
+    text: str
+
+    def __new__(cls, text: str) -> NumberText:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"NumberText({self.text!r})"
+
+    def __reduce__(self) -> tuple[type, tuple[str]]:
+        return (type(self), (self.text,))
+
+
+class InvalidJSON(ValueError):
+    """Raised when a request body is not valid JSON text."""
+
+
+def loads(text: str | bytes) -> Any:
+    """Decode JSON text, keeping numbers with a fraction or exponent as NumberText.
+
+    ``NaN`` and ``Infinity`` are not JSON and are rejected, so are bytes that are not
+    UTF-8. Nesting deeper than Python's recursion limit is rejected as invalid JSON
+    rather than raising RecursionError.
+    """
+    try:
+        return simplejson.loads(text, parse_float=NumberText, allow_nan=False)
+    except simplejson.JSONDecodeError as exc:
+        raise InvalidJSON(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidJSON(f"the body is not UTF-8 text ({exc.reason})") from exc
+    except RecursionError as exc:
+        raise InvalidJSON("the JSON text is nested too deeply") from exc
+
+
+def dumps(value: Any, *, sort_keys: bool = False) -> str:
+    """Encode a value as compact JSON, writing each NumberText as its original text."""
+    return simplejson.dumps(
+        value,
+        use_decimal=True,
+        sort_keys=sort_keys,
+        allow_nan=False,
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+class FlaskJSONProvider(JSONProvider):
+    """Flask JSON provider that uses these exact-number rules for requests and responses."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return loads(s)
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        return dumps(obj)
+

@@ -1,0 +1,226 @@
+"""Marshmallow schemas of the API's request and response bodies.
+
+The request schemas are strict: unknown fields are rejected at every depth and no
+value is coerced, so ``"750"`` is not an integer and ``1`` is not a boolean.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+)
+
+from featurestore.jsonio import NumberText
+from featurestore.records import RecordKey, WriteMeta, WriteRequest
+
+IDENTIFIER = re.compile(r"[a-z0-9_]{1,64}")
+FEATURE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+MAX_ENTITY_VALUE_BYTES = 1024
+MAX_META_TEXT_CHARS = 256
+MAX_TTL_SECONDS = 10 * 366 * 86_400
+
+# DynamoDB numbers: at most 38 significant digits, and a magnitude between 1E-130 and
+# 9.9999999999999999999999999999999999999E+125.
+MAX_NUMBER_DIGITS = 38
+MIN_NUMBER_EXPONENT = -130
+MAX_NUMBER_EXPONENT = 125
+
+
+class StrictSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class StrictInteger(fields.Integer):
+    """An integer field that rejects booleans, floats and numeric strings."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return value
+
+
+class Identifier(fields.String):
+    """A short identifier of lowercase letters, digits and ``_``."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(
+            validate=validate.Regexp(
+                IDENTIFIER,
+                error="Use 1 to 64 characters among lowercase letters, digits and '_'.",
+            ),
+            **kwargs,
+        )
+
+
+def _reject_control_characters(text: str) -> None:
+    if CONTROL_CHARACTERS.search(text):
+        raise ValidationError("Remove control characters such as newlines and tabs.")
+
+
+def _check_meta_text(text: str) -> None:
+    if not text.strip():
+        raise ValidationError("Must not be empty or blank.")
+    if len(text) > MAX_META_TEXT_CHARS:
+        raise ValidationError(f"Use at most {MAX_META_TEXT_CHARS} characters.")
+    _reject_control_characters(text)
+
+
+def number_problem(number: int | decimal.Decimal) -> str | None:
+    """Return why DynamoDB or a JSON client could not keep a number exact, or None."""
+    sign, digits, exponent = decimal.Decimal(number).as_tuple()
+    if not isinstance(exponent, int):
+        return "Use a finite number: NaN and Infinity are not JSON numbers."
+    significant = "".join(map(str, digits)).strip("0")
+    if not significant:
+        return None
+    trailing_zeros = len(digits) - len("".join(map(str, digits)).rstrip("0"))
+    if len(significant) > MAX_NUMBER_DIGITS:
+        return (
+            f"Use at most {MAX_NUMBER_DIGITS} significant digits, the precision of a "
+            "DynamoDB number."
+        )
+    magnitude = exponent + trailing_zeros + len(significant) - 1
+    if not MIN_NUMBER_EXPONENT <= magnitude <= MAX_NUMBER_EXPONENT:
+        return (
+            "Use a magnitude between 1E-130 and 9.99E+125, the range of a DynamoDB "
+            "number."
+        )
+    if isinstance(number, decimal.Decimal) and abs(float(number)) == float("inf"):
+        return "Use a number that fits a 64-bit float; this one overflows it."
+    return None
+
+
+def _feature_value_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, (bool, str)):
+        return None
+    if isinstance(value, (int, NumberText)):
+        return number_problem(value)
+    if isinstance(value, list):
+        for position, element in enumerate(value):
+            if isinstance(element, bool) or not isinstance(
+                element, (int, NumberText, str)
+            ):
+                return (
+                    f"Element {position} is not a number or a string: a list feature "
+                    "is a flat list of numbers or strings."
+                )
+            problem = _feature_value_problem(element)
+            if problem:
+                return f"Element {position}: {problem}"
+        return None
+    return (
+        "Use null, a boolean, a number, a string, or a flat list of numbers or "
+        "strings; objects are not feature values."
+    )
+
+
+class FeatureMap(fields.Field):
+    """A non-empty map of feature names to feature values."""
+
+    default_error_messages = {
+        "invalid": "Must be an object that maps feature names to values.",
+        "empty": "Must contain at least one feature.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        if not isinstance(value, dict):
+            raise self.make_error("invalid")
+        if not value:
+            raise self.make_error("empty")
+        errors: dict[str, list[str]] = {}
+        for name, feature in value.items():
+            if not FEATURE_NAME.fullmatch(name):
+                errors[name] = [
+                    "Invalid feature name: use 1 to 255 characters among letters, "
+                    "digits, '_', '.' and '-'."
+                ]
+                continue
+            problem = _feature_value_problem(feature)
+            if problem:
+                errors[name] = [problem]
+        if errors:
+            raise ValidationError(errors)
+        return value
+
+
+class MetaSchema(StrictSchema):
+    source = fields.String(required=True, validate=_check_meta_text)
+    compute_id = fields.String(validate=_check_meta_text)
+    event_time = fields.AwareDateTime(format="iso")
+    ttl_seconds = StrictInteger(validate=validate.Range(min=1, max=MAX_TTL_SECONDS))
+
+
+class RecordDataSchema(StrictSchema):
+    entity_type = Identifier(required=True)
+    entity_value = fields.String(required=True)
+    category = Identifier(required=True)
+    features = FeatureMap(required=True)
+
+    @validates("entity_value")
+    def _check_entity_value(self, value: str, **kwargs: Any) -> None:
+        if not value.strip():
+            raise ValidationError("Must not be empty or blank.")
+        if len(value.encode()) > MAX_ENTITY_VALUE_BYTES:
+            raise ValidationError(
+                f"Use at most {MAX_ENTITY_VALUE_BYTES} bytes of UTF-8 text."
+            )
+        _reject_control_characters(value)
+
+
+class WriteRequestSchema(StrictSchema):
+    """Body of ``POST /api/v1/items``."""
+
+    meta = fields.Nested(MetaSchema, required=True)
+    data = fields.Nested(RecordDataSchema, required=True)
+
+    @post_load
+    def _make_request(self, loaded: dict[str, Any], **kwargs: Any) -> WriteRequest:
+        data = loaded["data"]
+        return WriteRequest(
+            meta=WriteMeta(**loaded["meta"]),
+            key=RecordKey(data["entity_type"], data["entity_value"], data["category"]),
+            features=data["features"],
+        )
+
+
+class RecordKeySchema(Schema):
+    entity_type = fields.String()
+    entity_value = fields.String()
+    category = fields.String()
+
+
+class WriteResponseSchema(Schema):
+    """Body of a successful write."""
+
+    status = fields.String(
+        metadata={"description": "created, updated, or unchanged for a replay"}
+    )
+    key = fields.Nested(RecordKeySchema)
+    event_time = fields.String(metadata={"description": "RFC 3339, UTC"})
+    version = fields.Integer()
+    event_id = fields.String()
+
+
+class ErrorBodySchema(Schema):
+    code = fields.String()
+    message = fields.String()
+    details = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+
+
+class ErrorSchema(Schema):
+    """Body of every error response."""
+
+    error = fields.Nested(ErrorBodySchema)

@@ -1,0 +1,54 @@
+"""gunicorn settings of the featurestore service.
+
+Values come from featurestore.config, which reads FEATURESTORE_* variables, so the
+service and its server are configured in one place.
+"""
+
+import logging
+
+from featurestore.config import load_settings
+
+_settings = load_settings()
+_logger = logging.getLogger("featurestore.gunicorn")
+
+# Where to listen.
+bind = _settings.bind
+
+# Threads share each worker's DynamoDB client and Kafka producer; the requests spend
+# most of their time waiting on those servers, so threads beat more processes.
+worker_class = "gthread"
+workers = _settings.workers
+threads = _settings.threads
+
+# The app is imported once in the master and forked; the client registry builds its
+# clients in each worker after the fork.
+preload_app = True
+
+# A write answers 503 before worker_timeout (checked at start-up), and a stopping
+# worker has graceful_timeout to finish requests and flush the producer.
+timeout = _settings.worker_timeout
+graceful_timeout = _settings.graceful_timeout
+keepalive = 5
+
+# The app logs one JSON line per request itself, so gunicorn's access log is off and
+# its error log goes to stdout beside the app's lines.
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+
+
+def _registry(worker):
+    return worker.wsgi.extensions["featurestore.clients"]
+
+
+def post_worker_init(worker):
+    """Build the worker's clients before it accepts a request."""
+    try:
+        _registry(worker).warm()
+    except Exception:  # the first request builds them again and reports the error
+        _logger.exception("warming the clients of worker %d failed", worker.pid)
+
+
+def worker_exit(server, worker):
+    """Flush the worker's Kafka producer within the configured bound."""
+    _registry(worker).close(timeout=_settings.shutdown_flush_timeout)
