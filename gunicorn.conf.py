@@ -26,8 +26,8 @@ preload_app = True
 
 # A write answers 503 before worker_timeout (checked at start-up), and a stopping
 # worker has graceful_timeout to finish requests and flush the producer.
-timeout = _settings.worker_timeout
-graceful_timeout = _settings.graceful_timeout
+timeout = int(_settings.worker_timeout)
+graceful_timeout = int(_settings.graceful_timeout)
 keepalive = 5
 
 # The app logs one JSON line per request itself, so gunicorn's access log is off and

@@ -86,12 +86,14 @@ def create_topic(partitions: int, replication_factor: int) -> None:
         click.echo(f"Created topic {topic!r} with {partitions} partitions.")
     except KafkaException as exc:
         if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
-            raise click.ClickException(f"Creating topic {topic!r} failed: {exc}")
+            raise click.ClickException(
+                f"Creating topic {topic!r} failed: {exc}"
+            ) from exc
         click.echo(f"Topic {topic!r} exists.")
 
 
 def init_app(app: Flask) -> None:
-    """Register the ``setup``, ``create-table``, ``create-topic`` and ``config`` commands."""
+    """Register the setup, create-table, create-topic and config commands."""
 
     @app.cli.command("create-table")
     def create_table_command() -> None:

@@ -18,7 +18,8 @@ import logging
 import os
 import threading
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 import botocore.config

@@ -43,6 +43,7 @@ class Settings:
     kafka_topic: str = "feature-events"
     kafka_delivery_timeout: float = 5.0
     kafka_linger_ms: int = 1
+    kafka_max_message_bytes: int = 1_000_000
     librdkafka: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     max_body_bytes: int = 4 * 1024 * 1024
@@ -141,6 +142,7 @@ _PARSERS = {
     "kafka_topic": _parse_topic_name,
     "kafka_delivery_timeout": _parse_positive_float,
     "kafka_linger_ms": _parse_non_negative_int,
+    "kafka_max_message_bytes": _parse_positive_int,
     "max_body_bytes": _parse_positive_int,
     "retry_after_seconds": _parse_positive_int,
     "log_level": _parse_log_level,

@@ -150,7 +150,9 @@ def _handle_http_exception(error: HTTPException) -> Response:
 def _handle_unexpected(error: Exception) -> Response:
     logger.exception("unhandled error while serving the request")
     return error_response(
-        500, "internal_error", "The service failed to handle the request; it was logged."
+        500,
+        "internal_error",
+        "The service failed to handle the request; it was logged.",
     )
 
 

@@ -51,6 +51,26 @@ def build_envelope(record: StoredRecord, event_type: str = WRITTEN) -> dict[str,
     return envelope
 
 
+# Room in an event for everything but the features: ids, key, meta and JSON syntax.
+# The key's parts and the meta texts are bounded by the schemas to about 1.7 KB.
+ENVELOPE_OVERHEAD_BYTES = 4096
+
+
+def check_event_size(features_json: str, settings: Settings) -> None:
+    """Raise PayloadTooLarge if the event of these features may exceed Kafka's limit.
+
+    Runs before the record is stored, so that no stored record has an event that
+    Kafka would reject.
+    """
+    size = len(features_json.encode()) + ENVELOPE_OVERHEAD_BYTES
+    if size > settings.kafka_max_message_bytes:
+        raise PayloadTooLarge(
+            f"The event would be about {size} bytes, more than the Kafka message limit "
+            f"of {settings.kafka_max_message_bytes} bytes; send fewer or smaller "
+            "features."
+        )
+
+
 def producer_config(settings: Settings) -> dict[str, Any]:
     """Return the librdkafka settings of the service's producer.
 
@@ -64,6 +84,7 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "acks": "all",
         "enable.idempotence": True,
         "linger.ms": settings.kafka_linger_ms,
+        "message.max.bytes": settings.kafka_max_message_bytes,
         # A message that is not delivered in this time fails with a delivery report
         # instead of waiting in the queue for ever.
         "message.timeout.ms": delivery_timeout_ms,
@@ -86,7 +107,10 @@ class Publisher:
     def __init__(self, settings: Settings, producer: Producer | None = None):
         self._topic = settings.kafka_topic
         self._timeout = settings.kafka_delivery_timeout
-        self._producer = producer or Producer(producer_config(settings))
+        # librdkafka's own log lines go through logging, served by poll().
+        self._producer = producer or Producer(
+            {**producer_config(settings), "logger": logging.getLogger("librdkafka")}
+        )
         self._closing = threading.Event()
         self._poller = threading.Thread(
             target=self._serve_delivery_reports, name="kafka-delivery", daemon=True
@@ -159,7 +183,7 @@ class Publisher:
         return len(self._producer)
 
     def check_broker(self, timeout: float) -> None:
-        """Raise KafkaUnavailable unless a broker returns the topic's metadata in time."""
+        """Raise KafkaUnavailable unless a broker returns topic metadata in time."""
         try:
             metadata = self._producer.list_topics(self._topic, timeout=timeout)
         except KafkaException as exc:
@@ -169,7 +193,7 @@ class Publisher:
             raise KafkaUnavailable(f"Kafka topic {self._topic!r} is not available.")
 
     def close(self, timeout: float) -> int:
-        """Flush within ``timeout`` seconds, stop serving reports, return messages left."""
+        """Flush within ``timeout`` seconds and stop; return the messages left."""
         left = self._producer.flush(timeout)
         self._closing.set()
         self._poller.join(timeout=1.0)

@@ -70,11 +70,10 @@ def dumps(value: Any, *, sort_keys: bool = False) -> str:
 
 
 class FlaskJSONProvider(JSONProvider):
-    """Flask JSON provider that uses these exact-number rules for requests and responses."""
+    """Flask JSON provider that keeps number text in requests and responses."""
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return loads(s)
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         return dumps(obj)
-

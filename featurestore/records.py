@@ -83,11 +83,11 @@ class WriteOutcome:
 
 def format_event_time(moment: datetime.datetime) -> str:
     """Format an aware datetime as RFC 3339 in UTC with microseconds, like the API."""
-    utc = moment.astimezone(datetime.timezone.utc)
+    utc = moment.astimezone(datetime.UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def epoch_micros(moment: datetime.datetime) -> int:
     """Return microseconds since the Unix epoch, the unit event times compare in."""
-    delta = moment - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    delta = moment - datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

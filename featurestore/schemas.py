@@ -56,12 +56,13 @@ class Identifier(fields.String):
     """A short identifier of lowercase letters, digits and ``_``."""
 
     def __init__(self, **kwargs: Any):
-        super().__init__(
-            validate=validate.Regexp(
-                IDENTIFIER,
-                error="Use 1 to 64 characters among lowercase letters, digits and '_'.",
-            ),
-            **kwargs,
+        super().__init__(validate=_check_identifier, **kwargs)
+
+
+def _check_identifier(text: str) -> None:
+    if not IDENTIFIER.fullmatch(text):
+        raise ValidationError(
+            "Use 1 to 64 characters among lowercase letters, digits and '_'."
         )
 
 

@@ -7,9 +7,10 @@ import logging
 
 from flask import current_app
 
+from featurestore import jsonio
 from featurestore.clients import ClientRegistry
 from featurestore.config import Settings
-from featurestore.events import build_envelope
+from featurestore.events import build_envelope, check_event_size
 from featurestore.records import WriteOutcome, WriteRequest
 from featurestore.store import FeatureStore
 
@@ -31,9 +32,12 @@ def write(request: WriteRequest, *, request_id: str | None) -> WriteOutcome:
     event whose publication failed after the record was stored is sent on retry.
     Raises StaleWrite, PayloadTooLarge, DynamoDBUnavailable or KafkaUnavailable.
     """
+    settings = _settings()
+    check_event_size(jsonio.dumps(request.features), settings)
+
     registry = _registry()
-    store = FeatureStore(registry.dynamodb(), _settings().dynamodb_table)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    store = FeatureStore(registry.dynamodb(), settings.dynamodb_table)
+    now = datetime.datetime.now(datetime.UTC)
     outcome = store.write(request, request_id=request_id, now=now)
 
     record = outcome.record

@@ -219,8 +219,9 @@ class FeatureStore:
             update.name("event_time_us"),
             update.name("content_hash"),
         )
-        new_time, new_hash = update.value({"N": str(event_time_us)}), update.value(
-            {"S": digest}
+        new_time, new_hash = (
+            update.value({"N": str(event_time_us)}),
+            update.value({"S": digest}),
         )
         if explicit_time:
             condition = (

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
 from featurestore import jsonio
 from featurestore.jsonio import NumberText
 
-FeatureValue = Union[None, bool, int, NumberText, str, list]
+FeatureValue = None | bool | int | NumberText | str | list
 AttributeValue = dict[str, Any]
 
 # A fraction with no exponent and a last digit that is not 0: DynamoDB stores and
@@ -60,7 +60,7 @@ def to_attribute(value: FeatureValue) -> AttributeValue:
 
 def from_attribute(attribute: AttributeValue) -> FeatureValue:
     """Convert a DynamoDB attribute value read back to a feature value."""
-    (kind, payload), = attribute.items()
+    ((kind, payload),) = attribute.items()
     if kind == "NULL":
         return None
     if kind == "BOOL":
@@ -112,7 +112,7 @@ def attribute_size(name: str, attribute: AttributeValue) -> int:
 
 
 def _value_size(attribute: AttributeValue) -> int:
-    (kind, payload), = attribute.items()
+    ((kind, payload),) = attribute.items()
     if kind == "S":
         return len(payload.encode())
     if kind == "N":

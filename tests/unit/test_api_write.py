@@ -142,8 +142,15 @@ def test_write_event_time_normalised_to_utc(client, seed_request):
 
 @pytest.mark.parametrize(
     "text",
-    ["0.1", "1.1", "33.10318374633789", "0.30000000000000004", "1e-07", "-0.0",
-     "50000.0"],
+    [
+        "0.1",
+        "1.1",
+        "33.10318374633789",
+        "0.30000000000000004",
+        "1e-07",
+        "-0.0",
+        "50000.0",
+    ],
 )
 def test_write_number_text_survives(client, dynamodb, publisher, seed_request, text):
     body = json.dumps(seed_request).replace("0.35", text)
@@ -249,9 +256,7 @@ def test_write_body_over_limit_is_413(app, client, seed_request):
 
 
 def test_write_record_over_item_limit_is_413(client, dynamodb, seed_request):
-    seed_request["data"]["features"] = {
-        f"f{i}": "x" * 1000 for i in range(410)
-    }
+    seed_request["data"]["features"] = {f"f{i}": "x" * 1000 for i in range(410)}
 
     response = _post(client, seed_request)
 
@@ -293,3 +298,16 @@ def test_openapi_documents_write(client):
 
     responses = document["paths"][URL]["post"]["responses"]
     assert {"200", "201", "400", "409", "413", "415", "503"} <= set(responses)
+
+
+def test_write_event_over_kafka_limit_is_413(app, client, dynamodb, seed_request):
+    app.config["SETTINGS"] = app.config["SETTINGS"].__class__(
+        kafka_max_message_bytes=5000
+    )
+    seed_request["data"]["features"] = {"text": "x" * 2000}
+
+    response = _post(client, seed_request)
+
+    assert response.status_code == 413
+    assert "5000" in response.get_json()["error"]["message"]
+    assert _stored_item(dynamodb) is None

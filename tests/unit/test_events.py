@@ -28,7 +28,11 @@ def test_envelope_has_contract_fields():
         "event_id": "e-1",
         "event_type": "features.written",
         "schema_version": 1,
-        "key": {"entity_type": "bright_uid", "entity_value": "user/1#a", "category": "d0"},
+        "key": {
+            "entity_type": "bright_uid",
+            "entity_value": "user/1#a",
+            "category": "d0",
+        },
         "event_time": "2025-10-16T12:00:00.000000Z",
         "meta": {"source": "spark", "compute_id": "job-1", "request_id": "req-1"},
         "version": 3,

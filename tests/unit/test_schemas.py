@@ -99,7 +99,7 @@ def test_schema_rejects_invalid_feature_value(seed_request, value):
         None,
         "",
         [],
-        "quote \" backslash \\ emoji 🚀 newline \n",
+        'quote " backslash \\ emoji 🚀 newline \n',
         jsonio.loads("-0.0"),
         jsonio.loads("9" * 38),
         jsonio.loads("1e-130"),
