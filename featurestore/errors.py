@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 class FeatureStoreError(Exception):
-    """Base of the errors that the service answers with its own status and code."""
+    """Base of the errors that map to an HTTP status and an error code."""
 
     status = 500
     code = "internal_error"
@@ -58,7 +58,7 @@ class StaleWrite(FeatureStoreError):
 
 
 class DependencyUnavailable(FeatureStoreError):
-    """Raised when DynamoDB or Kafka fails or does not answer in time."""
+    """Raised when DynamoDB or Kafka fails or does not respond in time."""
 
     status = 503
     code = "dependency_unavailable"
@@ -76,7 +76,7 @@ class KafkaUnavailable(DependencyUnavailable):
     code = "kafka_unavailable"
 
 
-# Werkzeug's HTTP errors that clients cause, with the code each is answered with.
+# Error codes of the werkzeug HTTP errors that clients cause, by status.
 _HTTP_CODES = {
     400: "invalid_request",
     404: "not_found",
@@ -106,7 +106,7 @@ def error_response(
     details: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> Response:
-    """Build the JSON error response; a 503 also tells the client when to retry."""
+    """Build the JSON error response, with a Retry-After header on a 503."""
     body = {"code": code, "message": message, "details": dict(details or {})}
     body.update(extra or {})
     response = jsonify({"error": body})

@@ -32,7 +32,7 @@ class RecordKey:
 
 @dataclasses.dataclass(frozen=True)
 class WriteMeta:
-    """Who wrote a record and when its features were true."""
+    """Source, compute id, event time and TTL of one write."""
 
     source: str
     compute_id: str | None = None
@@ -51,7 +51,7 @@ class WriteRequest:
 
 @dataclasses.dataclass(frozen=True)
 class StoredRecord:
-    """The state of a record as DynamoDB holds it after a write or a read."""
+    """A record's state as stored in DynamoDB after a write or a read."""
 
     key: RecordKey
     features: dict[str, FeatureValue]
@@ -66,7 +66,7 @@ class StoredRecord:
 
 @dataclasses.dataclass(frozen=True)
 class WriteOutcome:
-    """What a write did: ``created``, ``updated`` or ``unchanged`` for a replay."""
+    """Result of one write: ``created``, ``updated``, or ``unchanged`` for a replay."""
 
     status: str
     record: StoredRecord
