@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from featurestore import cli, errors, logs
-from featurestore.api import Api, health, items
+from featurestore.api import Api, entities, health, items
 from featurestore.clients import ClientRegistry
 from featurestore.config import load_settings
 from featurestore.jsonio import FlaskJSONProvider
@@ -46,5 +46,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The OpenAPI document at /openapi.json comes from the views' own schemas.
     api = Api(app)
     api.register_blueprint(items.blueprint)
+    api.register_blueprint(entities.blueprint)
     app.register_blueprint(health.blueprint)
     return app

@@ -18,7 +18,9 @@ import logging
 import os
 import threading
 import weakref
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -28,6 +30,9 @@ from featurestore.config import Settings
 from featurestore.events import Publisher
 
 logger = logging.getLogger(__name__)
+
+# Number of locks that serialise writes to the same record within one process.
+KEY_LOCK_STRIPES = 256
 
 _registries: weakref.WeakSet[ClientRegistry] = weakref.WeakSet()
 
@@ -62,18 +67,18 @@ class ClientRegistry:
     ):
         self._settings = settings
         self._publisher_factory = publisher_factory
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-        self._dynamodb: Any = None
-        self._publisher: Publisher | None = None
+        self._forget_parent_state()
         _registries.add(self)
 
     def _forget_parent_state(self) -> None:
-        # Runs in the child right after fork, while only one thread exists.
+        # Runs in the child right after fork, while only one thread exists, and
+        # replaces every lock, because a parent thread may have held one at the fork.
         self._lock = threading.Lock()
+        self._key_locks = [threading.Lock() for _ in range(KEY_LOCK_STRIPES)]
         self._pid = os.getpid()
-        self._dynamodb = None
-        self._publisher = None
+        self._dynamodb: Any = None
+        self._publisher: Publisher | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     def _check_pid(self) -> None:
         # Covers a fork that bypassed os.register_at_fork (os.fork from C code).
@@ -103,6 +108,29 @@ class ClientRegistry:
                 logger.info("Kafka producer created in pid %d", os.getpid())
             return self._publisher
 
+    def executor(self) -> ThreadPoolExecutor:
+        """Return this process's thread pool for the items of batch writes."""
+        self._check_pid()
+        executor = self._executor
+        if executor is not None:
+            return executor
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self._settings.batch_concurrency,
+                    thread_name_prefix="batch-item",
+                )
+            return self._executor
+
+    def key_lock(self, key: str) -> threading.Lock:
+        """Return the lock that serialises writes to ``key`` within this process.
+
+        Holding it from the DynamoDB update until the event is queued makes the
+        events of one record reach Kafka in the order DynamoDB applied the writes.
+        """
+        self._check_pid()
+        return self._key_locks[zlib.crc32(key.encode()) % KEY_LOCK_STRIPES]
+
     def _build_dynamodb(self) -> Any:
         session = boto3.session.Session(region_name=self._settings.dynamodb_region)
         client = session.client(
@@ -127,7 +155,10 @@ class ClientRegistry:
         self._check_pid()
         with self._lock:
             publisher, self._publisher = self._publisher, None
+            executor, self._executor = self._executor, None
             self._dynamodb = None
+        if executor is not None:
+            executor.shutdown(wait=True)
         if publisher is None:
             return 0
         return publisher.close(timeout)

@@ -34,8 +34,8 @@ class Settings:
     dynamodb_endpoint: str | None = None
     dynamodb_region: str = "us-east-1"
     dynamodb_table: str = "features"
-    dynamodb_connect_timeout: float = 1.0
-    dynamodb_read_timeout: float = 2.0
+    dynamodb_connect_timeout: float = 0.5
+    dynamodb_read_timeout: float = 1.0
     dynamodb_max_attempts: int = 3
     dynamodb_max_pool_connections: int = 32
 
@@ -47,6 +47,9 @@ class Settings:
     librdkafka: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     max_body_bytes: int = 4 * 1024 * 1024
+    batch_concurrency: int = 16
+    batch_timeout: float = 10.0
+    tombstone_retention_seconds: int = 7 * 86_400
     retry_after_seconds: int = 1
     log_level: str = "INFO"
 
@@ -144,6 +147,9 @@ _PARSERS = {
     "kafka_linger_ms": _parse_non_negative_int,
     "kafka_max_message_bytes": _parse_positive_int,
     "max_body_bytes": _parse_positive_int,
+    "batch_concurrency": _parse_positive_int,
+    "batch_timeout": _parse_positive_float,
+    "tombstone_retention_seconds": _parse_positive_int,
     "retry_after_seconds": _parse_positive_int,
     "log_level": _parse_log_level,
     "bind": _parse_text,
@@ -188,12 +194,15 @@ def load_settings(
 
 
 def worst_case_write_seconds(settings: Settings) -> float:
-    """Return an upper bound of one write's time in DynamoDB and Kafka calls."""
+    """Return an upper bound of one request's time in DynamoDB and Kafka calls.
+
+    A batch stops starting items at batch_timeout, and the items then running may
+    still make their calls.
+    """
     per_attempt = settings.dynamodb_connect_timeout + settings.dynamodb_read_timeout
-    # A replay that fails its condition reads the record too: two DynamoDB calls.
-    return 2 * per_attempt * settings.dynamodb_max_attempts + (
-        settings.kafka_delivery_timeout
-    )
+    # A write whose condition fails may read the record too: two DynamoDB calls.
+    per_write = 2 * per_attempt * settings.dynamodb_max_attempts
+    return settings.batch_timeout + per_write + settings.kafka_delivery_timeout
 
 
 def _check_timeouts(settings: Settings) -> None:
@@ -202,9 +211,16 @@ def _check_timeouts(settings: Settings) -> None:
     worst_case = worst_case_write_seconds(settings)
     if worst_case >= settings.worker_timeout:
         raise ConfigError(
-            f"{PREFIX}WORKER_TIMEOUT={settings.worker_timeout:g} is too short: a write "
-            f"may take up to {worst_case:g} s in DynamoDB and Kafka calls, so raise "
-            "it or lower the DynamoDB and Kafka timeouts."
+            f"{PREFIX}WORKER_TIMEOUT={settings.worker_timeout:g} is too short: a "
+            f"request may take up to {worst_case:g} s in DynamoDB and Kafka calls, so "
+            "raise it or lower the batch, DynamoDB and Kafka timeouts."
+        )
+    if settings.batch_concurrency > settings.dynamodb_max_pool_connections:
+        raise ConfigError(
+            f"{PREFIX}BATCH_CONCURRENCY={settings.batch_concurrency} is larger than "
+            f"{PREFIX}DYNAMODB_MAX_POOL_CONNECTIONS="
+            f"{settings.dynamodb_max_pool_connections}: batch items would wait for "
+            "connections, so lower the first or raise the second."
         )
     if settings.shutdown_flush_timeout >= settings.graceful_timeout:
         raise ConfigError(

@@ -43,6 +43,13 @@ class InvalidRequest(FeatureStoreError):
     code = "invalid_request"
 
 
+class NotFound(FeatureStoreError):
+    """Raised when a requested record does not exist, was deleted or has expired."""
+
+    status = 404
+    code = "not_found"
+
+
 class PayloadTooLarge(FeatureStoreError):
     """Raised when a record or event would exceed a size limit."""
 

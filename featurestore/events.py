@@ -121,8 +121,12 @@ class Publisher:
         while not self._closing.is_set():
             self._producer.poll(0.1)
 
-    def publish(self, key: str, envelope: Mapping[str, Any]) -> None:
-        """Send one event and wait until Kafka acknowledges it."""
+    def send(self, key: str, envelope: Mapping[str, Any]) -> Future[None]:
+        """Queue one event; the returned future completes with Kafka's delivery report.
+
+        Events sent one after another for the same key reach the partition in the
+        order of the calls: the producer is idempotent, so retries keep the order.
+        """
         value = jsonio.dumps(envelope).encode()
         delivered: Future[None] = Future()
 
@@ -133,8 +137,18 @@ class Publisher:
                 delivered.set_exception(KafkaException(error))
 
         self._produce(key, value, envelope, on_delivery)
+        return delivered
+
+    def wait(self, delivered: Future[None], *, deadline: float | None = None) -> None:
+        """Wait for a delivery report until ``deadline`` (time.monotonic seconds).
+
+        Raises KafkaUnavailable when the report is an error or does not come in time.
+        Without a deadline, waits for the configured delivery timeout.
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self._timeout
         try:
-            delivered.result(timeout=self._timeout)
+            delivered.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout as exc:
             raise KafkaUnavailable(
                 f"Kafka did not acknowledge the event within {self._timeout:g} s; "
@@ -144,6 +158,15 @@ class Publisher:
             raise KafkaUnavailable(
                 f"Kafka rejected the event ({exc.args[0].name()}); retry the request."
             ) from exc
+
+    def publish(self, key: str, envelope: Mapping[str, Any]) -> None:
+        """Send one event and wait until Kafka acknowledges it."""
+        self.wait(self.send(key, envelope))
+
+    @property
+    def delivery_timeout(self) -> float:
+        """Seconds a caller waits for one delivery report."""
+        return self._timeout
 
     def _produce(self, key: str, value: bytes, envelope: Mapping[str, Any], callback):
         headers = [

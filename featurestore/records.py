@@ -63,6 +63,14 @@ class StoredRecord:
     request_id: str | None
     expires_at: int | None = None
 
+    @property
+    def expires_at_text(self) -> str | None:
+        """Return the expiry time in the API's RFC 3339 form, or None without TTL."""
+        if self.expires_at is None:
+            return None
+        moment = datetime.datetime.fromtimestamp(self.expires_at, datetime.UTC)
+        return format_event_time(moment)
+
 
 @dataclasses.dataclass(frozen=True)
 class WriteOutcome:

@@ -10,16 +10,10 @@ import decimal
 import re
 from typing import Any
 
-from marshmallow import (
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    post_load,
-    validate,
-    validates,
-)
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from webargs.fields import DelimitedList
 
+from featurestore.errors import flatten_messages
 from featurestore.jsonio import NumberText
 from featurestore.records import RecordKey, WriteMeta, WriteRequest
 
@@ -30,6 +24,9 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_ENTITY_VALUE_BYTES = 1024
 MAX_META_TEXT_CHARS = 256
 MAX_TTL_SECONDS = 10 * 366 * 86_400
+MAX_BATCH_ITEMS = 500
+MAX_READ_KEYS = 100
+MAX_SELECTED_FEATURES = 1000
 
 # DynamoDB numbers: at most 38 significant digits, and a magnitude between 1E-130 and
 # 9.9999999999999999999999999999999999999E+125.
@@ -64,6 +61,23 @@ def _check_identifier(text: str) -> None:
         raise ValidationError(
             "Use 1 to 64 characters among lowercase letters, digits and '_'."
         )
+
+
+class EntityValue(fields.String):
+    """Any non-blank UTF-8 text of at most 1 KiB without control characters."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(validate=_check_entity_value, **kwargs)
+
+
+def _check_entity_value(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be empty or blank.")
+    if len(value.encode()) > MAX_ENTITY_VALUE_BYTES:
+        raise ValidationError(
+            f"Use at most {MAX_ENTITY_VALUE_BYTES} bytes of UTF-8 text."
+        )
+    _reject_control_characters(value)
 
 
 def _reject_control_characters(text: str) -> None:
@@ -166,19 +180,9 @@ class MetaSchema(StrictSchema):
 
 class RecordDataSchema(StrictSchema):
     entity_type = Identifier(required=True)
-    entity_value = fields.String(required=True)
+    entity_value = EntityValue(required=True)
     category = Identifier(required=True)
     features = FeatureMap(required=True)
-
-    @validates("entity_value")
-    def _check_entity_value(self, value: str, **kwargs: Any) -> None:
-        if not value.strip():
-            raise ValidationError("Must not be empty or blank.")
-        if len(value.encode()) > MAX_ENTITY_VALUE_BYTES:
-            raise ValidationError(
-                f"Use at most {MAX_ENTITY_VALUE_BYTES} bytes of UTF-8 text."
-            )
-        _reject_control_characters(value)
 
 
 class WriteRequestSchema(StrictSchema):
@@ -197,10 +201,180 @@ class WriteRequestSchema(StrictSchema):
         )
 
 
-class RecordKeySchema(Schema):
+class BatchItemSchema(RecordDataSchema):
+    """One item of a batch write; ``event_time`` overrides the batch's own."""
+
+    event_time = fields.AwareDateTime(format="iso")
+
+
+class BatchWriteRequestSchema(StrictSchema):
+    """Body of ``POST /api/v1/items/batch``."""
+
+    meta = fields.Nested(MetaSchema, required=True)
+    items = fields.List(
+        fields.Dict(),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_BATCH_ITEMS),
+        metadata={"description": f"1 to {MAX_BATCH_ITEMS} BatchItem objects"},
+    )
+
+
+def load_batch_items(
+    meta: dict[str, Any], items: list[dict[str, Any]]
+) -> tuple[list[tuple[int, WriteRequest]], dict[int, dict[str, list[str]]]]:
+    """Validate each batch item alone; return valid items and each invalid one's errors.
+
+    Error paths are relative to the item, like ``features.credit_score``.
+    """
+    schema = BatchItemSchema()
+    valid: list[tuple[int, WriteRequest]] = []
+    invalid: dict[int, dict[str, list[str]]] = {}
+    for index, item in enumerate(items):
+        try:
+            data = schema.load(item)
+        except ValidationError as error:
+            invalid[index] = flatten_messages(error.messages)
+            continue
+        event_time = data.get("event_time") or meta.get("event_time")
+        valid.append(
+            (
+                index,
+                WriteRequest(
+                    meta=WriteMeta(**{**meta, "event_time": event_time}),
+                    key=RecordKey(
+                        data["entity_type"], data["entity_value"], data["category"]
+                    ),
+                    features=data["features"],
+                ),
+            )
+        )
+    return valid, invalid
+
+
+class FeatureNames(fields.List):
+    """A list of feature names; the query string gives it comma-separated."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(
+            fields.String(validate=validate.Regexp(FEATURE_NAME.pattern + r"\Z")),
+            validate=validate.Length(min=1, max=MAX_SELECTED_FEATURES),
+            **kwargs,
+        )
+
+
+class RecordKeySchema(StrictSchema):
+    """Key of one record."""
+
+    entity_type = Identifier(required=True)
+    entity_value = EntityValue(required=True)
+    category = Identifier(required=True)
+
+
+class RecordQuerySchema(RecordKeySchema):
+    """Query string of a one-record read."""
+
+    features = DelimitedList(
+        fields.String(validate=validate.Regexp(FEATURE_NAME.pattern + r"\Z")),
+        validate=validate.Length(min=1, max=MAX_SELECTED_FEATURES),
+        metadata={"description": "comma-separated names of the features to return"},
+    )
+
+
+class EntityQuerySchema(StrictSchema):
+    """Query string of a read of every category of an entity."""
+
+    entity_type = Identifier(required=True)
+    entity_value = EntityValue(required=True)
+    features = DelimitedList(
+        fields.String(validate=validate.Regexp(FEATURE_NAME.pattern + r"\Z")),
+        validate=validate.Length(min=1, max=MAX_SELECTED_FEATURES),
+        metadata={"description": "comma-separated names of the features to return"},
+    )
+
+
+class DeleteQuerySchema(RecordKeySchema):
+    """Query string of a delete."""
+
+    source = fields.String(required=True, validate=_check_meta_text)
+    compute_id = fields.String(validate=_check_meta_text)
+    event_time = fields.AwareDateTime(
+        format="iso",
+        metadata={"description": "when the record stopped being true; default: now"},
+    )
+
+
+class BatchReadRequestSchema(StrictSchema):
+    """Body of ``POST /api/v1/items/batch-get``."""
+
+    keys = fields.List(
+        fields.Nested(RecordKeySchema),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_READ_KEYS),
+    )
+    features = FeatureNames()
+
+
+class RecordSchema(Schema):
+    """One stored record."""
+
+    key = fields.Nested(RecordKeySchema)
+    features = fields.Dict(metadata={"description": "feature name to value"})
+    event_time = fields.String(metadata={"description": "RFC 3339, UTC"})
+    version = fields.Integer()
+    event_id = fields.String()
+    source = fields.String()
+    compute_id = fields.String(allow_none=True)
+    expires_at = fields.String(
+        allow_none=True, metadata={"description": "RFC 3339, UTC; null: no TTL"}
+    )
+
+
+class EntityResponseSchema(Schema):
+    """Records of every category of an entity."""
+
     entity_type = fields.String()
     entity_value = fields.String()
-    category = fields.String()
+    records = fields.List(fields.Nested(RecordSchema))
+
+
+class BatchReadResponseSchema(Schema):
+    """Records found, in request order, and the keys of those missing."""
+
+    records = fields.List(fields.Nested(RecordSchema))
+    missing = fields.List(fields.Nested(RecordKeySchema))
+
+
+class DeleteResponseSchema(Schema):
+    """Result of a delete."""
+
+    status = fields.String(metadata={"description": "deleted"})
+    key = fields.Nested(RecordKeySchema)
+    event_time = fields.String()
+    version = fields.Integer()
+    event_id = fields.String()
+
+
+class BatchItemResultSchema(Schema):
+    """Result of one item of a batch write."""
+
+    index = fields.Integer()
+    status = fields.String(
+        metadata={
+            "description": "created, updated, unchanged, stale, invalid or failed"
+        }
+    )
+    key = fields.Nested(RecordKeySchema)
+    event_time = fields.String()
+    version = fields.Integer()
+    event_id = fields.String()
+    error = fields.Dict()
+
+
+class BatchWriteResponseSchema(Schema):
+    """One result per item, in request order, and the count of each status."""
+
+    results = fields.List(fields.Nested(BatchItemResultSchema))
+    counts = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
 class WriteResponseSchema(Schema):

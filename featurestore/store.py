@@ -1,34 +1,37 @@
-"""The DynamoDB store: one item per record, written with one conditional update.
+"""Writes and deletes of records, each one conditional DynamoDB UpdateItem.
 
-Item layout (docs/data-model.md has the full table):
-
-- ``pk`` (S): ``entity_type#entity_value``, ``sk`` (S): ``category``
-- ``features`` (M) and ``number_text`` (M): see featurestore.values
-- ``event_time`` (S, RFC 3339 UTC) and ``event_time_us`` (N, epoch microseconds)
-- ``version`` (N), ``event_id`` (S), ``content_hash`` (S), ``source``,
-  ``compute_id``, ``request_id``, ``written_at`` (S), ``expires_at`` (N, epoch s)
+The condition enforces event-time ordering inside DynamoDB, so no other writer can
+slip in between a check and a write. See featurestore.items for the item layout.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
-import hashlib
 import logging
 import uuid
 from typing import Any
 
 import botocore.exceptions
 
-from featurestore import jsonio, values
-from featurestore.errors import (
-    DynamoDBUnavailable,
-    InvalidRequest,
-    PayloadTooLarge,
-    StaleWrite,
+from featurestore import values
+from featurestore.errors import DynamoDBUnavailable, PayloadTooLarge, StaleWrite
+from featurestore.items import (
+    CLIENT_ERRORS,
+    MAX_ITEM_BYTES,
+    UpdateBuilder,
+    content_hash,
+    error_code,
+    is_live,
+    item_size,
+    key_attributes,
+    record_from_item,
+    translate_error,
 )
 from featurestore.records import (
     RecordKey,
     StoredRecord,
+    WriteMeta,
     WriteOutcome,
     WriteRequest,
     epoch_micros,
@@ -37,130 +40,29 @@ from featurestore.records import (
 
 logger = logging.getLogger(__name__)
 
-# DynamoDB's maximum item size, names and values included.
-MAX_ITEM_BYTES = 400 * 1024
-
-# DynamoDB error codes that mean "try again later", answered with 503.
-_RETRYABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-        "ResourceNotFoundException",
-    }
-)
-
-_CONNECTION_ERRORS = (
-    botocore.exceptions.ConnectionError,
-    botocore.exceptions.HTTPClientError,
-)
+# The content_hash of a tombstone, which no write's hash can equal.
+DELETED_HASH = "deleted"
 
 
-def translate_error(exc: Exception, operation: str) -> Exception:
-    """Translate a botocore error into the service's error for the caller."""
-    if isinstance(exc, botocore.exceptions.ClientError):
-        code = exc.response.get("Error", {}).get("Code", "")
-        message = exc.response.get("Error", {}).get("Message", "")
-        if code in _RETRYABLE_CODES:
-            return DynamoDBUnavailable(
-                f"DynamoDB {operation} failed with {code}; retry the request."
-            )
-        if code == "ValidationException" and "size" in message.lower():
-            return PayloadTooLarge(
-                f"The record is larger than DynamoDB's {MAX_ITEM_BYTES} byte item "
-                "limit; send fewer or smaller features."
-            )
-        if code == "ValidationException":
-            return InvalidRequest(f"DynamoDB rejected the record: {message}")
-    if isinstance(exc, _CONNECTION_ERRORS):
-        return DynamoDBUnavailable(
-            f"DynamoDB {operation} did not complete ({type(exc).__name__}); "
-            "retry the request."
-        )
-    return exc
+@dataclasses.dataclass(frozen=True)
+class DeleteOutcome:
+    """Result of one delete: ``deleted``, or ``missing`` with any tombstone found."""
+
+    status: str
+    record: StoredRecord | None
 
 
-def content_hash(compute_id: str | None, features: dict[str, Any]) -> str:
-    """Hash what makes two writes the same computation: compute_id and features."""
-    canonical = jsonio.dumps(
-        {"compute_id": compute_id, "features": features}, sort_keys=True
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def key_attributes(key: RecordKey) -> dict[str, Any]:
-    return {"pk": {"S": key.entity_id}, "sk": {"S": key.category}}
-
-
-def record_from_item(item: dict[str, Any]) -> StoredRecord:
-    """Build a StoredRecord from a DynamoDB item as the low-level client returns it."""
-
-    def text(name: str) -> str | None:
-        attribute = item.get(name)
-        return attribute["S"] if attribute else None
-
-    expires = item.get("expires_at")
-    return StoredRecord(
-        key=RecordKey(
-            item["entity_type"]["S"], item["entity_value"]["S"], item["category"]["S"]
-        ),
-        features=values.features_from_item(item),
-        event_time=item["event_time"]["S"],
-        version=int(item["version"]["N"]),
-        event_id=item["event_id"]["S"],
-        source=item["source"]["S"],
-        compute_id=text("compute_id"),
-        request_id=text("request_id"),
-        expires_at=int(expires["N"]) if expires else None,
-    )
-
-
-class _UpdateBuilder:
-    """Collects SET and REMOVE clauses with placeholders generated by position."""
-
-    def __init__(self) -> None:
-        self.names: dict[str, str] = {}
-        self.values: dict[str, Any] = {}
-        self.set_clauses: list[str] = []
-        self.remove_clauses: list[str] = []
-
-    def name(self, attribute: str) -> str:
-        for placeholder, existing in self.names.items():
-            if existing == attribute:
-                return placeholder
-        placeholder = f"#n{len(self.names)}"
-        self.names[placeholder] = attribute
-        return placeholder
-
-    def value(self, attribute_value: Any) -> str:
-        placeholder = f":v{len(self.values)}"
-        self.values[placeholder] = attribute_value
-        return placeholder
-
-    def set(self, attribute: str, attribute_value: Any) -> None:
-        if attribute_value is None:
-            self.remove_clauses.append(self.name(attribute))
-        else:
-            self.set_clauses.append(
-                f"{self.name(attribute)} = {self.value(attribute_value)}"
-            )
-
-    def expression(self) -> str:
-        expression = "SET " + ", ".join(self.set_clauses)
-        if self.remove_clauses:
-            expression += " REMOVE " + ", ".join(self.remove_clauses)
-        return expression
+def _text(value: str | None) -> dict[str, str] | None:
+    return None if value is None else {"S": value}
 
 
 class FeatureStore:
-    """Reads and writes records in one DynamoDB table through a low-level client."""
+    """Writes and deletes records in one DynamoDB table through a low-level client."""
 
-    def __init__(self, client: Any, table: str):
+    def __init__(self, client: Any, table: str, *, tombstone_seconds: int):
         self._client = client
         self._table = table
+        self._tombstone_seconds = tombstone_seconds
 
     def write(
         self,
@@ -175,140 +77,236 @@ class FeatureStore:
         (same compute_id and features, and the same event time when one is given)
         changes nothing and returns the stored record with status ``unchanged``.
         """
-        explicit_time = request.meta.event_time is not None
-        event_time = request.meta.event_time or now
+        meta = request.meta
+        event_time = meta.event_time or now
         event_time_us = epoch_micros(event_time)
-        digest = content_hash(request.meta.compute_id, request.features)
-        event_id = str(uuid.uuid4())
+        now_seconds = int(now.timestamp())
+        digest = content_hash(meta.compute_id, request.features)
         features, number_text = values.features_to_attributes(request.features)
-        expires_at = (
-            {"N": str(int(now.timestamp()) + request.meta.ttl_seconds)}
-            if request.meta.ttl_seconds
-            else None
+        expires_at = now_seconds + meta.ttl_seconds if meta.ttl_seconds else None
+
+        update = UpdateBuilder()
+        record = self._set_record_attributes(
+            update,
+            key=request.key,
+            meta=meta,
+            request_id=request_id,
+            event_time=event_time,
+            now=now,
+            expires_at=expires_at,
+            digest=digest,
         )
+        record = dataclasses.replace(record, features=request.features)
+        update.set("features", features)
+        update.set("number_text", number_text)
+        update.set("deleted", {"BOOL": False})
 
-        def text(value: str | None) -> dict[str, str] | None:
-            return None if value is None else {"S": value}
-
-        update = _UpdateBuilder()
-        for attribute, attribute_value in (
-            ("entity_type", text(request.key.entity_type)),
-            ("entity_value", text(request.key.entity_value)),
-            ("category", text(request.key.category)),
-            ("features", features),
-            ("number_text", number_text),
-            ("event_time", text(format_event_time(event_time))),
-            ("event_time_us", {"N": str(event_time_us)}),
-            ("event_id", text(event_id)),
-            ("content_hash", text(digest)),
-            ("source", text(request.meta.source)),
-            ("compute_id", text(request.meta.compute_id)),
-            ("request_id", text(request_id)),
-            ("written_at", text(format_event_time(now))),
-            ("expires_at", expires_at),
-        ):
-            update.set(attribute, attribute_value)
-        version = update.name("version")
-        update.set_clauses.append(
-            f"{version} = if_not_exists({version}, {update.value({'N': '0'})})"
-            f" + {update.value({'N': '1'})}"
-        )
-
-        pk, stored_time, stored_hash = (
-            update.name("pk"),
+        pk, expires = update.name("pk"), update.name("expires_at")
+        stored_time, stored_hash = (
             update.name("event_time_us"),
             update.name("content_hash"),
         )
-        new_time, new_hash = (
-            update.value({"N": str(event_time_us)}),
-            update.value({"S": digest}),
-        )
-        if explicit_time:
+        new_time = update.value({"N": str(event_time_us)})
+        new_hash = update.value({"S": digest})
+        now_value = update.value({"N": str(now_seconds)})
+        absent = f"attribute_not_exists({pk}) OR {expires} <= {now_value}"
+        if meta.event_time is not None:
             condition = (
-                f"attribute_not_exists({pk}) OR {stored_time} < {new_time} OR "
+                f"{absent} OR {stored_time} < {new_time} OR "
                 f"({stored_time} = {new_time} AND {stored_hash} <> {new_hash})"
             )
         else:
             condition = (
-                f"attribute_not_exists({pk}) OR "
-                f"({stored_time} <= {new_time} AND {stored_hash} <> {new_hash})"
+                f"{absent} OR ({stored_time} <= {new_time} AND "
+                f"{stored_hash} <> {new_hash})"
             )
 
-        self._check_item_size(request.key, update.values)
-        try:
-            response = self._client.update_item(
-                TableName=self._table,
-                Key=key_attributes(request.key),
-                UpdateExpression=update.expression(),
-                ConditionExpression=condition,
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues=update.values,
-                ReturnValues="UPDATED_OLD",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != (
-                "ConditionalCheckFailedException"
-            ):
-                raise translate_error(exc, "UpdateItem") from exc
-            return self._rejected_write(
-                request, exc, digest=digest, event_time_us=event_time_us
-            )
-        except _CONNECTION_ERRORS as exc:
-            raise translate_error(exc, "UpdateItem") from exc
-
-        old = response.get("Attributes", {})
-        old_version = int(old["version"]["N"]) if "version" in old else 0
-        record = StoredRecord(
-            key=request.key,
-            features=request.features,
-            event_time=format_event_time(event_time),
-            version=old_version + 1,
-            event_id=event_id,
-            source=request.meta.source,
-            compute_id=request.meta.compute_id,
-            request_id=request_id,
-            expires_at=int(expires_at["N"]) if expires_at else None,
-        )
-        return WriteOutcome("updated" if old_version else "created", record)
-
-    def _check_item_size(self, key: RecordKey, attribute_values: dict) -> None:
-        size = sum(
-            values.attribute_size(name, attribute)
-            for name, attribute in key_attributes(key).items()
-        )
-        size += sum(
-            values.attribute_size("attribute", attribute)
-            for attribute in attribute_values.values()
-        )
+        size = item_size(request.key, update.values)
         if size > MAX_ITEM_BYTES:
             raise PayloadTooLarge(
                 f"The record is about {size} bytes, more than DynamoDB's "
                 f"{MAX_ITEM_BYTES} byte item limit; send fewer or smaller features."
             )
+        try:
+            old = self._update(request.key, update, condition)
+        except botocore.exceptions.ClientError as exc:
+            item = self._item_of_failed_condition(request.key, exc)
+            return self._rejected_write(
+                meta, item, digest=digest, event_time_us=event_time_us
+            )
+
+        created = not is_live(old, now_seconds)
+        old_version = int(old["version"]["N"]) if old else 0
+        record = dataclasses.replace(record, version=old_version + 1)
+        return WriteOutcome("created" if created else "updated", record)
+
+    def delete(
+        self,
+        key: RecordKey,
+        meta: WriteMeta,
+        *,
+        request_id: str | None,
+        now: datetime.datetime,
+    ) -> DeleteOutcome:
+        """Replace a live record by a tombstone, unless it has a newer event time.
+
+        Raises StaleWrite when the record's event time is newer than the delete's.
+        Returns ``missing`` when there is no live record, with the tombstone of an
+        earlier delete when there is one, so that its event can be sent again.
+        """
+        event_time = meta.event_time or now
+        now_seconds = int(now.timestamp())
+        update = UpdateBuilder()
+        record = self._set_record_attributes(
+            update,
+            key=key,
+            meta=meta,
+            request_id=request_id,
+            event_time=event_time,
+            now=now,
+            expires_at=now_seconds + self._tombstone_seconds,
+            digest=DELETED_HASH,
+        )
+        update.set("features", None)
+        update.set("number_text", None)
+        update.set("deleted", {"BOOL": True})
+
+        pk, deleted, expires = (
+            update.name("pk"),
+            update.name("deleted"),
+            update.name("expires_at"),
+        )
+        stored_time = update.name("event_time_us")
+        new_time = update.value({"N": str(epoch_micros(event_time))})
+        condition = (
+            f"attribute_exists({pk}) AND {deleted} = {update.value({'BOOL': False})}"
+            f" AND (attribute_not_exists({expires}) OR "
+            f"{expires} > {update.value({'N': str(now_seconds)})})"
+            f" AND {stored_time} <= {new_time}"
+        )
+        try:
+            old = self._update(key, update, condition)
+        except botocore.exceptions.ClientError as exc:
+            item = self._item_of_failed_condition(key, exc)
+            if item is None or item.get("deleted", {}).get("BOOL"):
+                tombstone = record_from_item(item) if item else None
+                return DeleteOutcome("missing", tombstone)
+            if not is_live(item, now_seconds):
+                return DeleteOutcome("missing", None)
+            raise self._stale(item) from exc
+
+        record = dataclasses.replace(record, version=int(old["version"]["N"]) + 1)
+        return DeleteOutcome("deleted", record)
+
+    def _set_record_attributes(
+        self,
+        update: UpdateBuilder,
+        *,
+        key: RecordKey,
+        meta: WriteMeta,
+        request_id: str | None,
+        event_time: datetime.datetime,
+        now: datetime.datetime,
+        expires_at: int | None,
+        digest: str,
+    ) -> StoredRecord:
+        """Add the attributes that writes and deletes share; return the new record."""
+        record = StoredRecord(
+            key=key,
+            features={},
+            event_time=format_event_time(event_time),
+            version=0,
+            event_id=str(uuid.uuid4()),
+            source=meta.source,
+            compute_id=meta.compute_id,
+            request_id=request_id,
+            expires_at=expires_at,
+        )
+        for attribute, attribute_value in (
+            ("entity_type", _text(key.entity_type)),
+            ("entity_value", _text(key.entity_value)),
+            ("category", _text(key.category)),
+            ("event_time", _text(record.event_time)),
+            ("event_time_us", {"N": str(epoch_micros(event_time))}),
+            ("event_id", _text(record.event_id)),
+            ("content_hash", _text(digest)),
+            ("source", _text(meta.source)),
+            ("compute_id", _text(meta.compute_id)),
+            ("request_id", _text(request_id)),
+            ("written_at", _text(format_event_time(now))),
+            ("expires_at", None if expires_at is None else {"N": str(expires_at)}),
+        ):
+            update.set(attribute, attribute_value)
+        update.increment("version")
+        return record
+
+    def _update(
+        self, key: RecordKey, update: UpdateBuilder, condition: str
+    ) -> dict[str, Any]:
+        """Run one conditional UpdateItem; return the old item, empty when new.
+
+        Raises ClientError only for a failed condition; other errors are translated.
+        """
+        try:
+            response = self._client.update_item(
+                TableName=self._table,
+                Key=key_attributes(key),
+                UpdateExpression=update.expression(),
+                ConditionExpression=condition,
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise
+            raise translate_error(exc, "UpdateItem") from exc
+        except CLIENT_ERRORS as exc:
+            raise translate_error(exc, "UpdateItem") from exc
+        return response.get("Attributes", {})
+
+    def _item_of_failed_condition(
+        self, key: RecordKey, exc: botocore.exceptions.ClientError
+    ) -> dict[str, Any] | None:
+        # DynamoDB returns the item with the error; a server that ignores
+        # ReturnValuesOnConditionCheckFailure needs a consistent read instead.
+        item = exc.response.get("Item")
+        if item is not None:
+            return item
+        try:
+            response = self._client.get_item(
+                TableName=self._table, Key=key_attributes(key), ConsistentRead=True
+            )
+        except CLIENT_ERRORS as read_exc:
+            raise translate_error(read_exc, "GetItem") from read_exc
+        return response.get("Item")
 
     def _rejected_write(
         self,
-        request: WriteRequest,
-        exc: botocore.exceptions.ClientError,
+        meta: WriteMeta,
+        item: dict[str, Any] | None,
         *,
         digest: str,
         event_time_us: int,
     ) -> WriteOutcome:
-        item = exc.response.get("Item") or self._get_item(request.key)
         if item is None:
-            # The record was deleted between the update and this read.
+            # Deleted by DynamoDB's TTL between the update and the read.
             raise DynamoDBUnavailable(
                 "The record changed while it was written; retry the request."
             )
         same_content = item["content_hash"]["S"] == digest
         same_time = int(item["event_time_us"]["N"]) == event_time_us
-        if same_content and (request.meta.event_time is None or same_time):
+        if same_content and (meta.event_time is None or same_time):
             return WriteOutcome("unchanged", record_from_item(item))
+        raise self._stale(item)
+
+    @staticmethod
+    def _stale(item: dict[str, Any]) -> StaleWrite:
         stored_time = item["event_time"]["S"]
-        raise StaleWrite(
+        return StaleWrite(
             f"The stored record has a newer event time ({stored_time}); "
-            "this write was not applied.",
+            "this request was not applied.",
             details={
                 "meta.event_time": [
                     f"Older than the stored record's event time {stored_time}."
@@ -316,12 +314,3 @@ class FeatureStore:
             },
             extra={"stored_event_time": stored_time},
         )
-
-    def _get_item(self, key: RecordKey) -> dict[str, Any] | None:
-        try:
-            response = self._client.get_item(
-                TableName=self._table, Key=key_attributes(key), ConsistentRead=True
-            )
-        except (botocore.exceptions.ClientError, *_CONNECTION_ERRORS) as exc:
-            raise translate_error(exc, "GetItem") from exc
-        return response.get("Item")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,11 +24,23 @@ class RecordingPublisher:
         self.closed = False
         self._lock = threading.Lock()
 
-    def publish(self, key: str, envelope: Mapping[str, Any]) -> None:
+    delivery_timeout = 1.0
+
+    def send(self, key: str, envelope: Mapping[str, Any]) -> Future[None]:
+        delivered: Future[None] = Future()
         if self.failure is not None:
-            raise self.failure
+            delivered.set_exception(self.failure)
+            return delivered
         with self._lock:
             self.events.append((key, envelope))
+        delivered.set_result(None)
+        return delivered
+
+    def wait(self, delivered: Future[None], *, deadline: float | None = None) -> None:
+        delivered.result(timeout=0)
+
+    def publish(self, key: str, envelope: Mapping[str, Any]) -> None:
+        self.wait(self.send(key, envelope))
 
     def fail_with(self, error: Exception | None) -> None:
         self.failure = error

@@ -282,8 +282,8 @@ def test_request_id_with_newline_replaced(client):
     ("method", "path", "status", "code"),
     [
         ("GET", "/nope", 404, "not_found"),
-        ("GET", URL, 405, "method_not_allowed"),
-        ("DELETE", URL, 405, "method_not_allowed"),
+        ("PUT", URL, 405, "method_not_allowed"),
+        ("GET", URL + "/batch", 405, "method_not_allowed"),
     ],
 )
 def test_routing_errors_are_json(client, method, path, status, code):

@@ -1,0 +1,175 @@
+"""The DynamoDB item of a record: its key, its attributes and its translation.
+
+Item layout (docs/data-model.md has the full table):
+
+- ``pk`` (S): ``entity_type#entity_value``, ``sk`` (S): ``category``
+- ``features`` (M) and ``number_text`` (M): see featurestore.values
+- ``event_time`` (S, RFC 3339 UTC) and ``event_time_us`` (N, epoch microseconds)
+- ``version`` (N), ``event_id`` (S), ``content_hash`` (S), ``deleted`` (BOOL),
+  ``source``, ``compute_id``, ``request_id``, ``written_at`` (S), ``expires_at`` (N)
+
+A deleted record stays as a tombstone (``deleted`` true, no features) until its
+``expires_at``, so that event-time ordering and versions hold across a delete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import botocore.exceptions
+
+from featurestore import jsonio, values
+from featurestore.errors import DynamoDBUnavailable, InvalidRequest, PayloadTooLarge
+from featurestore.records import RecordKey, StoredRecord
+
+# DynamoDB's maximum item size, names and values included.
+MAX_ITEM_BYTES = 400 * 1024
+
+# DynamoDB error codes that mean "try again later", answered with 503.
+_RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+        "ResourceNotFoundException",
+    }
+)
+
+CONNECTION_ERRORS = (
+    botocore.exceptions.ConnectionError,
+    botocore.exceptions.HTTPClientError,
+)
+CLIENT_ERRORS = (botocore.exceptions.ClientError, *CONNECTION_ERRORS)
+
+
+def translate_error(exc: Exception, operation: str) -> Exception:
+    """Translate a botocore error into the service's error for the caller."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        message = exc.response.get("Error", {}).get("Message", "")
+        if code in _RETRYABLE_CODES:
+            return DynamoDBUnavailable(
+                f"DynamoDB {operation} failed with {code}; retry the request."
+            )
+        if code == "ValidationException" and "size" in message.lower():
+            return PayloadTooLarge(
+                f"The record is larger than DynamoDB's {MAX_ITEM_BYTES} byte item "
+                "limit; send fewer or smaller features."
+            )
+        if code == "ValidationException":
+            return InvalidRequest(f"DynamoDB rejected the request: {message}")
+    if isinstance(exc, CONNECTION_ERRORS):
+        return DynamoDBUnavailable(
+            f"DynamoDB {operation} did not complete ({type(exc).__name__}); "
+            "retry the request."
+        )
+    return exc
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def content_hash(compute_id: str | None, features: dict[str, Any]) -> str:
+    """Hash what makes two writes the same computation: compute_id and features."""
+    canonical = jsonio.dumps(
+        {"compute_id": compute_id, "features": features}, sort_keys=True
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_attributes(key: RecordKey) -> dict[str, Any]:
+    return {"pk": {"S": key.entity_id}, "sk": {"S": key.category}}
+
+
+def is_live(item: dict[str, Any] | None, now_seconds: int) -> bool:
+    """Tell whether an item is a record that reads return: not deleted, not expired."""
+    if not item or item.get("deleted", {}).get("BOOL", False):
+        return False
+    expires = item.get("expires_at")
+    return expires is None or int(expires["N"]) > now_seconds
+
+
+def record_from_item(item: dict[str, Any]) -> StoredRecord:
+    """Build a StoredRecord from a DynamoDB item as the low-level client returns it."""
+
+    def text(name: str) -> str | None:
+        attribute = item.get(name)
+        return attribute["S"] if attribute else None
+
+    expires = item.get("expires_at")
+    features = values.features_from_item(item) if "features" in item else {}
+    return StoredRecord(
+        key=RecordKey(
+            item["entity_type"]["S"], item["entity_value"]["S"], item["category"]["S"]
+        ),
+        features=features,
+        event_time=item["event_time"]["S"],
+        version=int(item["version"]["N"]),
+        event_id=item["event_id"]["S"],
+        source=item["source"]["S"],
+        compute_id=text("compute_id"),
+        request_id=text("request_id"),
+        expires_at=int(expires["N"]) if expires else None,
+    )
+
+
+def item_size(key: RecordKey, attribute_values: dict[str, Any]) -> int:
+    """Estimate the item size of a write from its key and expression values."""
+    size = sum(
+        values.attribute_size(name, attribute)
+        for name, attribute in key_attributes(key).items()
+    )
+    # Attribute names are at most 13 bytes; "content_hash" is the longest.
+    return size + sum(
+        values.attribute_size("content_hash!", attribute)
+        for attribute in attribute_values.values()
+    )
+
+
+class UpdateBuilder:
+    """Collects SET and REMOVE clauses with placeholders generated by position."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self.set_clauses: list[str] = []
+        self.remove_clauses: list[str] = []
+
+    def name(self, attribute: str) -> str:
+        for placeholder, existing in self.names.items():
+            if existing == attribute:
+                return placeholder
+        placeholder = f"#n{len(self.names)}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, attribute_value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = attribute_value
+        return placeholder
+
+    def set(self, attribute: str, attribute_value: Any) -> None:
+        """SET the attribute, or REMOVE it when the value is None."""
+        if attribute_value is None:
+            self.remove_clauses.append(self.name(attribute))
+        else:
+            self.set_clauses.append(
+                f"{self.name(attribute)} = {self.value(attribute_value)}"
+            )
+
+    def increment(self, attribute: str) -> None:
+        """SET the attribute to one more than its value, or to 1 when it is absent."""
+        name = self.name(attribute)
+        zero, one = self.value({"N": "0"}), self.value({"N": "1"})
+        self.set_clauses.append(f"{name} = if_not_exists({name}, {zero}) + {one}")
+
+    def expression(self) -> str:
+        expression = "SET " + ", ".join(self.set_clauses)
+        if self.remove_clauses:
+            expression += " REMOVE " + ", ".join(self.remove_clauses)
+        return expression
