@@ -29,6 +29,12 @@ class ExactJSONParser(FlaskParser):
     """A webargs parser that keeps each number's decimal text and requires JSON."""
 
     DEFAULT_VALIDATION_STATUS = 400
+    # A misspelt parameter must fail loudly rather than be ignored.
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "json": ma.RAISE,
+        "query": ma.RAISE,
+    }
 
     def load_json(self, req: flask.Request, schema: ma.Schema) -> Any:
         if req.mimetype != "application/json":
