@@ -37,7 +37,17 @@ def _key(entity_value="user-1", category="d0"):
 
 @pytest.mark.parametrize(
     "entity_value",
-    ["a/b", "a#b", "100%", "what?x=1&y", "with space", "Zoë-東京-🚀", "a+b", "..", "%2F"],
+    [
+        "a/b",
+        "a#b",
+        "100%",
+        "what?x=1&y",
+        "with space",
+        "Zoë-東京-🚀",
+        "a+b",
+        "..",
+        "%2F",
+    ],
 )
 def test_read_any_entity_value(client, seed_request, entity_value):
     written = _write(client, seed_request, entity_value=entity_value)
