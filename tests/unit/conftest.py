@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
