@@ -34,7 +34,7 @@ stack-down: ## Stop the local stack
 	$(STACK) down
 
 stack-status: ## Show whether the local servers run
-	$(STACK) status
+	@$(STACK) status || true
 
 setup: $(BIN)/.installed stack-up ## Create the table and the topic on the local stack
 	$(BIN)/flask --app featurestore setup
@@ -50,6 +50,9 @@ test: install ## Run every test; the stack tests start and stop their own server
 
 test-unit: $(BIN)/.installed ## Run the unit tests only (no servers)
 	$(BIN)/pytest tests/unit
+
+test-stack: install ## Run the tests against their own local dynalite and Kafka
+	$(BIN)/pytest tests/stack
 
 lint: $(BIN)/.installed ## Check formatting and lint with ruff
 	$(BIN)/ruff format --check featurestore tests scripts wsgi.py gunicorn.conf.py

@@ -5,10 +5,15 @@ service and its server are configured in one place.
 """
 
 import logging
+import sys
 
-from featurestore.config import load_settings
+from featurestore.config import ConfigError, load_settings
 
-_settings = load_settings()
+try:
+    _settings = load_settings()
+except ConfigError as error:
+    # One clear line instead of gunicorn's traceback of the config file.
+    sys.exit(f"featurestore: invalid configuration: {error}")
 _logger = logging.getLogger("featurestore.gunicorn")
 
 # Where to listen.
@@ -29,6 +34,10 @@ preload_app = True
 timeout = int(_settings.worker_timeout)
 graceful_timeout = int(_settings.graceful_timeout)
 keepalive = 5
+
+# gunicorn's control socket defaults to one path under $HOME shared by every
+# instance; the service does not use it.
+control_socket_disable = True
 
 # The app logs one JSON line per request itself, so gunicorn's access log is off and
 # its error log goes to stdout beside the app's lines.

@@ -7,10 +7,12 @@ from typing import Any
 
 from flask import Flask
 
-from featurestore import cli, errors, logs
+import logging
+
+from featurestore import cli, errors, logs, schemas
 from featurestore.api import Api, entities, health, items
 from featurestore.clients import ClientRegistry
-from featurestore.config import load_settings
+from featurestore.config import load_settings, unknown_variables
 from featurestore.jsonio import FlaskJSONProvider
 
 
@@ -23,6 +25,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     settings = load_settings(**dict(config or {}))
     logs.configure_logging(settings.log_level)
+    for problem in unknown_variables():
+        logging.getLogger(__name__).warning(problem)
 
     app = Flask(__name__)
     app.json = FlaskJSONProvider(app)
@@ -45,7 +49,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     # The OpenAPI document at /openapi.json comes from the views' own schemas.
     api = Api(app)
+    api.ma_plugin.converter.add_attribute_function(schemas.feature_map_properties)
     api.register_blueprint(items.blueprint)
     api.register_blueprint(entities.blueprint)
-    app.register_blueprint(health.blueprint)
+    api.register_blueprint(health.blueprint)
     return app

@@ -62,9 +62,10 @@ def create_table() -> None:
         if "already enabled" in error.get("Message", "").lower():
             click.echo(f"TTL is enabled on {TTL_ATTRIBUTE!r}.")
         else:
+            reason = error.get("Message") or error.get("Code") or "no reason given"
             click.echo(
-                f"TTL could not be enabled ({error.get('Code')}: "
-                f"{error.get('Message')}); expired records still read as missing."
+                f"This DynamoDB server does not support TTL ({reason}), so it never "
+                "removes expired records; the API still reads them as missing."
             )
 
 

@@ -8,6 +8,7 @@ resolution applies and the service talks to real AWS.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -159,6 +160,44 @@ _PARSERS = {
     "graceful_timeout": _parse_positive_float,
     "shutdown_flush_timeout": _parse_positive_float,
 }
+
+
+# Variables with the prefix that scripts and tests read, which are not settings.
+_OTHER_VARIABLES = frozenset(
+    PREFIX + name
+    for name in (
+        "STACK_DIR",
+        "DYNAMODB_PORT",
+        "KAFKA_PORT",
+        "KAFKA_CONTROLLER_PORT",
+        "STACK_READY_TIMEOUT",
+        "STACK_STOP_TIMEOUT",
+        "KAFKA_HEAP",
+        "URL",
+        "TEST_DYNAMODB_PORT",
+        "TEST_KAFKA_PORT",
+        "TEST_CONTROLLER_PORT",
+    )
+)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return a sentence for each FEATURESTORE_ variable that sets nothing.
+
+    A misspelt name would otherwise leave its setting at the default unnoticed.
+    """
+    environ = os.environ if environ is None else environ
+    known = {PREFIX + field.upper() for field in _PARSERS} | _OTHER_VARIABLES
+    problems = []
+    for name in sorted(environ):
+        if not name.startswith(PREFIX) or name in known:
+            continue
+        if name.startswith(LIBRDKAFKA_PREFIX):
+            continue
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]}?" if close else "; see the README."
+        problems.append(f"{name} is not a featurestore setting and is ignored{hint}")
+    return problems
 
 
 def load_settings(

@@ -151,7 +151,19 @@ def _handle_http_exception(error: HTTPException) -> Response:
             details,
         )
     code = _HTTP_CODES.get(status, "http_error")
-    return error_response(status, code, error.description or error.name)
+    message = error.description or error.name
+    if status == 413:
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        message = (
+            f"The request body is larger than the limit of {limit} bytes; "
+            "send less data per request."
+        )
+    response = error_response(status, code, message)
+    # Keep werkzeug's headers, such as Allow on a 405.
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def _handle_unexpected(error: Exception) -> Response:

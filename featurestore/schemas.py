@@ -53,24 +53,44 @@ class Identifier(fields.String):
     """A short identifier of lowercase letters, digits and ``_``."""
 
     def __init__(self, **kwargs: Any):
-        super().__init__(validate=_check_identifier, **kwargs)
+        # Regexp documents the rule in the OpenAPI document; _check_identifier
+        # also rejects a trailing newline, which Regexp's "$" lets through.
+        super().__init__(
+            validate=[
+                validate.Regexp(r"^[a-z0-9_]{1,64}$", error=IDENTIFIER_MESSAGE),
+                _check_identifier,
+            ],
+            **kwargs,
+        )
+
+
+IDENTIFIER_MESSAGE = "Use 1 to 64 characters among lowercase letters, digits and '_'."
 
 
 def _check_identifier(text: str) -> None:
-    if not IDENTIFIER.fullmatch(text):
-        raise ValidationError(
-            "Use 1 to 64 characters among lowercase letters, digits and '_'."
-        )
+    if IDENTIFIER.match(text) and not IDENTIFIER.fullmatch(text):
+        raise ValidationError(IDENTIFIER_MESSAGE)
 
 
 class EntityValue(fields.String):
     """Any non-blank UTF-8 text of at most 1 KiB without control characters."""
 
     def __init__(self, **kwargs: Any):
-        super().__init__(validate=_check_entity_value, **kwargs)
+        # Length documents the limit in the OpenAPI document; the byte count is
+        # checked by _check_entity_value.
+        super().__init__(
+            validate=[
+                validate.Length(min=1, max=MAX_ENTITY_VALUE_BYTES),
+                _check_entity_value,
+            ],
+            metadata={"description": "UTF-8 text of at most 1024 bytes"},
+            **kwargs,
+        )
 
 
 def _check_entity_value(value: str) -> None:
+    if not value:
+        return
     if not value.strip():
         raise ValidationError("Must not be empty or blank.")
     if len(value.encode()) > MAX_ENTITY_VALUE_BYTES:
@@ -86,10 +106,8 @@ def _reject_control_characters(text: str) -> None:
 
 
 def _check_meta_text(text: str) -> None:
-    if not text.strip():
-        raise ValidationError("Must not be empty or blank.")
-    if len(text) > MAX_META_TEXT_CHARS:
-        raise ValidationError(f"Use at most {MAX_META_TEXT_CHARS} characters.")
+    if text and not text.strip():
+        raise ValidationError("Must not be blank.")
     _reject_control_characters(text)
 
 
@@ -142,6 +160,27 @@ def _feature_value_problem(value: Any) -> str | None:
     )
 
 
+FEATURES_DOC = (
+    "Feature name (1 to 255 of letters, digits, '_', '.', '-') to value: null, "
+    "boolean, number, string, or a flat list of numbers and strings."
+)
+
+# The JSON Schema of a feature map, for the OpenAPI document.
+FEATURE_MAP_JSON_SCHEMA = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "number"},
+            {"type": "string"},
+            {"type": "array", "items": {"type": ["number", "string"]}},
+        ]
+    },
+}
+
+
 class FeatureMap(fields.Field):
     """A non-empty map of feature names to feature values."""
 
@@ -171,9 +210,27 @@ class FeatureMap(fields.Field):
         return value
 
 
+def feature_map_properties(converter: Any, field: fields.Field, **kwargs: Any) -> dict:
+    """Describe a FeatureMap field in the OpenAPI document (an apispec hook)."""
+    return dict(FEATURE_MAP_JSON_SCHEMA) if isinstance(field, FeatureMap) else {}
+
+
+class MetaText(fields.String):
+    """A short non-blank text without control characters, like ``meta.source``."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(
+            validate=[
+                validate.Length(min=1, max=MAX_META_TEXT_CHARS),
+                _check_meta_text,
+            ],
+            **kwargs,
+        )
+
+
 class MetaSchema(StrictSchema):
-    source = fields.String(required=True, validate=_check_meta_text)
-    compute_id = fields.String(validate=_check_meta_text)
+    source = MetaText(required=True)
+    compute_id = MetaText()
     event_time = fields.AwareDateTime(format="iso")
     ttl_seconds = StrictInteger(validate=validate.Range(min=1, max=MAX_TTL_SECONDS))
 
@@ -182,7 +239,7 @@ class RecordDataSchema(StrictSchema):
     entity_type = Identifier(required=True)
     entity_value = EntityValue(required=True)
     category = Identifier(required=True)
-    features = FeatureMap(required=True)
+    features = FeatureMap(required=True, metadata={"description": FEATURES_DOC})
 
 
 class WriteRequestSchema(StrictSchema):
@@ -295,8 +352,8 @@ class EntityQuerySchema(StrictSchema):
 class DeleteQuerySchema(RecordKeySchema):
     """Query string of a delete."""
 
-    source = fields.String(required=True, validate=_check_meta_text)
-    compute_id = fields.String(validate=_check_meta_text)
+    source = MetaText(required=True)
+    compute_id = MetaText()
     event_time = fields.AwareDateTime(
         format="iso",
         metadata={"description": "when the record stopped being true; default: now"},
@@ -393,6 +450,9 @@ class ErrorBodySchema(Schema):
     code = fields.String()
     message = fields.String()
     details = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    stored_event_time = fields.String(
+        metadata={"description": "with stale_write: the stored record's event time"}
+    )
 
 
 class ErrorSchema(Schema):

@@ -4,21 +4,44 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, current_app
+import flask_smorest
+from flask import current_app
+from marshmallow import Schema, fields
 
-blueprint = Blueprint("health", __name__, url_prefix="/health")
+blueprint = flask_smorest.Blueprint(
+    "health", __name__, url_prefix="/health", description="Probes"
+)
+
+
+class LivenessSchema(Schema):
+    status = fields.String(metadata={"description": "ok"})
+
+
+class CheckSchema(Schema):
+    status = fields.String(metadata={"description": "ok or failed"})
+    latency_ms = fields.Float()
+    error = fields.String(metadata={"description": "type of the error, when failed"})
+
+
+class ReadinessSchema(Schema):
+    status = fields.String(metadata={"description": "ok or unavailable"})
+    checks = fields.Dict(keys=fields.String(), values=fields.Nested(CheckSchema))
+
 
 # Each dependency check gives up after this many seconds.
 CHECK_TIMEOUT_SECONDS = 1.0
 
 
-@blueprint.get("")
+@blueprint.route("", methods=["GET"])
+@blueprint.response(200, LivenessSchema)
 def live():
     """Report that the process serves requests; calls no dependency."""
     return {"status": "ok"}
 
 
-@blueprint.get("/ready")
+@blueprint.route("/ready", methods=["GET"])
+@blueprint.response(200, ReadinessSchema)
+@blueprint.alt_response(503, schema=ReadinessSchema, description="Not ready.")
 def ready():
     """Check that the table and a Kafka broker answer; 503 when either does not."""
     registry = current_app.extensions["featurestore.clients"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from featurestore.config import ConfigError, load_settings
+from featurestore.config import ConfigError, load_settings, unknown_variables
 
 
 def test_settings_defaults_match_local_stack():
@@ -75,3 +75,23 @@ def test_settings_reject_timeouts_past_worker_timeout():
 def test_settings_reject_flush_past_graceful_timeout():
     with pytest.raises(ConfigError, match="FEATURESTORE_SHUTDOWN_FLUSH_TIMEOUT"):
         load_settings({"FEATURESTORE_SHUTDOWN_FLUSH_TIMEOUT": "25"})
+
+
+def test_unknown_variable_suggests_setting():
+    problems = unknown_variables({"FEATURESTORE_KAFKA_BOOTSTRAP_SERVER": "x:9092"})
+
+    assert problems == [
+        "FEATURESTORE_KAFKA_BOOTSTRAP_SERVER is not a featurestore setting and is "
+        "ignored; did you mean FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS?"
+    ]
+
+
+def test_known_variables_are_not_reported():
+    environ = {
+        "FEATURESTORE_WORKERS": "2",
+        "FEATURESTORE_STACK_DIR": "/tmp/x",
+        "FEATURESTORE_LIBRDKAFKA_SASL_MECHANISMS": "PLAIN",
+        "HOME": "/root",
+    }
+
+    assert unknown_variables(environ) == []
