@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-
-import logging
 
 from featurestore import cli, errors, logs, schemas
 from featurestore.api import Api, entities, health, items
