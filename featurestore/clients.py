@@ -53,6 +53,9 @@ def dynamodb_client_config(settings: Settings) -> botocore.config.Config:
         retries={"mode": "standard", "max_attempts": settings.dynamodb_max_attempts},
         max_pool_connections=settings.dynamodb_max_pool_connections,
         tcp_keepalive=True,
+        # The service builds every request itself; validating it again costs CPU
+        # on each call.
+        parameter_validation=False,
     )
 
 
