@@ -236,3 +236,49 @@ def test_german_credit_through_batch(stack_client):
     by_id = {record["key"]["entity_value"]: record for record in read["records"]}
     for item in sample:
         assert by_id[item["entity_value"]]["features"] == item["features"]
+
+
+def test_batch_statuses_and_events_stack(stack, stack_app, stack_client):
+    topic = stack_app.config["SETTINGS"].kafka_topic
+    _post(stack_client, URL, _body("old", {"a": 1}, "2030-01-01T00:00:10Z"))
+    items = [
+        {**_key("b1"), "features": {"a": 1}},
+        {**_key("old"), "features": {"a": 2}, "event_time": "2030-01-01T00:00:05Z"},
+        {**_key("b2"), "features": {"a": {"nested": 1}}},
+        {**_key("b3"), "features": {"a": 1}, "event_time": "2030-01-01T00:00:02Z"},
+        {**_key("b3"), "features": {"a": 2}, "event_time": "2030-01-01T00:00:01Z"},
+    ]
+
+    response = _post(
+        stack_client, URL + "/batch", {"meta": {"source": "t"}, "items": items}
+    )
+
+    results = response.get_json()["results"]
+    assert [result["status"] for result in results] == [
+        "created",
+        "stale",
+        "invalid",
+        "created",
+        "stale",
+    ]
+    applied = {results[0]["event_id"], results[3]["event_id"]}
+    assert set(find_events(stack.kafka_bootstrap, topic, applied)) == applied
+    b3 = stack_client.get(URL, query_string=_key("b3")).get_json()
+    assert b3["features"] == {"a": 1}
+    assert stack_client.get(URL, query_string=_key("b2")).status_code == 404
+
+
+def test_delete_older_than_record_stack(stack_client):
+    _post(stack_client, URL, _body("kept", {"a": 1}, "2030-01-01T00:00:10Z"))
+
+    response = stack_client.delete(
+        URL,
+        query_string={
+            **_key("kept"),
+            "source": "cleanup",
+            "event_time": "2030-01-01T00:00:09Z",
+        },
+    )
+
+    assert response.status_code == 409
+    assert stack_client.get(URL, query_string=_key("kept")).status_code == 200
