@@ -148,10 +148,24 @@ class ClientRegistry:
         )
         return client
 
-    def warm(self) -> None:
-        """Build every client now, so that the first request pays no start-up cost."""
-        self.dynamodb()
-        self.publisher()
+    def warm(self, *, timeout: float = 2.0) -> None:
+        """Build every client and open its connections before the first request.
+
+        A DescribeTable call opens the DynamoDB connection and loads botocore's
+        operation models, and a metadata request connects the producer to the
+        brokers. A failure of either is logged, not raised: the worker still starts,
+        and requests report the dependency as unavailable until it returns.
+        """
+        client = self.dynamodb()
+        publisher = self.publisher()
+        try:
+            client.describe_table(TableName=self._settings.dynamodb_table)
+        except Exception:  # noqa: BLE001 - any failure only delays the warm-up
+            logger.warning("DynamoDB warm-up in pid %d failed", os.getpid())
+        try:
+            publisher.check_broker(timeout)
+        except Exception:  # noqa: BLE001 - any failure only delays the warm-up
+            logger.warning("Kafka warm-up in pid %d failed", os.getpid())
 
     def close(self, timeout: float = 5.0) -> int:
         """Flush the publisher within ``timeout`` seconds; return the messages left."""
