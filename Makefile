@@ -22,7 +22,8 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-install: $(BIN)/.installed stack-install ## Create the virtualenv and fetch Kafka and dynalite
+install: $(BIN)/.installed stack-install ## Create the virtualenv, fetch Kafka and dynalite, install Chromium
+	scripts/install-browser
 
 stack-install: ## Fetch the Kafka jars (Maven) and dynalite (npm)
 	$(STACK) install

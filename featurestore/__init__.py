@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from featurestore import cli, errors, logs, schemas
-from featurestore.api import Api, entities, health, items
+from featurestore.api import Api, docs_page, entities, health, items
 from featurestore.clients import ClientRegistry
 from featurestore.config import load_settings, unknown_variables
 from featurestore.jsonio import FlaskJSONProvider
@@ -37,6 +37,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_VERSION="3.1.0",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
+        # The browsable page at /docs loads Swagger UI from the pinned
+        # openapi-ui-bundles package, served by the service itself, never a CDN.
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/docs/assets/",
     )
 
     # One client registry per app; each worker process fills its own after fork.
@@ -52,4 +56,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.register_blueprint(items.blueprint)
     api.register_blueprint(entities.blueprint)
     api.register_blueprint(health.blueprint)
+    app.register_blueprint(docs_page.blueprint)
     return app
