@@ -36,6 +36,27 @@ class NumberText(decimal.Decimal):
         return (type(self), (self.text,))
 
 
+class NonFiniteToken:
+    """A ``NaN``, ``Infinity`` or ``-Infinity`` token, which JSON does not allow.
+
+    Decoding keeps such a token in place so that validation can reject it with the
+    path of the field it was sent in. It is neither a number nor a string.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"NonFiniteToken({self.text!r})"
+
+
+def _parse_int(text: str) -> int | NumberText:
+    # "-0" is an integer literal whose text an int cannot keep.
+    return NumberText(text) if text == "-0" else int(text)
+
+
 class InvalidJSON(ValueError):
     """Raised when a request body is not valid JSON text."""
 
@@ -43,12 +64,19 @@ class InvalidJSON(ValueError):
 def loads(text: str | bytes) -> Any:
     """Decode JSON text, keeping numbers with a fraction or exponent as NumberText.
 
-    ``NaN`` and ``Infinity`` are not JSON and are rejected, so are bytes that are not
-    UTF-8. Nesting deeper than Python's recursion limit is rejected as invalid JSON
-    rather than raising RecursionError.
+    ``NaN`` and ``Infinity`` become NonFiniteToken values for validation to reject
+    by field. Bytes that are not UTF-8 are rejected, and nesting deeper than
+    Python's recursion limit is rejected as invalid JSON rather than raising
+    RecursionError.
     """
     try:
-        return simplejson.loads(text, parse_float=NumberText, allow_nan=False)
+        return simplejson.loads(
+            text,
+            parse_float=NumberText,
+            parse_int=_parse_int,
+            parse_constant=NonFiniteToken,
+            allow_nan=True,
+        )
     except simplejson.JSONDecodeError as exc:
         raise InvalidJSON(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except UnicodeDecodeError as exc:

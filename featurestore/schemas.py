@@ -14,7 +14,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, post_load, valid
 from webargs.fields import DelimitedList
 
 from featurestore.errors import flatten_messages
-from featurestore.jsonio import NumberText
+from featurestore.jsonio import NonFiniteToken, NumberText
 from featurestore.records import RecordKey, WriteMeta, WriteRequest
 
 IDENTIFIER = re.compile(r"[a-z0-9_]{1,64}")
@@ -33,6 +33,7 @@ MAX_SELECTED_FEATURES = 1000
 MAX_NUMBER_DIGITS = 38
 MIN_NUMBER_EXPONENT = -130
 MAX_NUMBER_EXPONENT = 125
+NON_FINITE_MESSAGE = "Use a finite number: NaN and Infinity are not JSON numbers."
 
 
 class StrictSchema(Schema):
@@ -115,7 +116,7 @@ def number_problem(number: int | decimal.Decimal) -> str | None:
     """Return why DynamoDB or a JSON client could not keep a number exact, or None."""
     sign, digits, exponent = decimal.Decimal(number).as_tuple()
     if not isinstance(exponent, int):
-        return "Use a finite number: NaN and Infinity are not JSON numbers."
+        return NON_FINITE_MESSAGE
     significant = "".join(map(str, digits)).strip("0")
     if not significant:
         return None
@@ -139,10 +140,14 @@ def number_problem(number: int | decimal.Decimal) -> str | None:
 def _feature_value_problem(value: Any) -> str | None:
     if value is None or isinstance(value, (bool, str)):
         return None
+    if isinstance(value, NonFiniteToken):
+        return NON_FINITE_MESSAGE
     if isinstance(value, (int, NumberText)):
         return number_problem(value)
     if isinstance(value, list):
         for position, element in enumerate(value):
+            if isinstance(element, NonFiniteToken):
+                return f"Element {position}: {NON_FINITE_MESSAGE}"
             if isinstance(element, bool) or not isinstance(
                 element, (int, NumberText, str)
             ):

@@ -149,6 +149,7 @@ def test_write_event_time_normalised_to_utc(client, seed_request):
         "0.30000000000000004",
         "1e-07",
         "-0.0",
+        "-0",
         "50000.0",
     ],
 )
@@ -199,18 +200,19 @@ def test_write_retry_after_kafka_failure_republishes(client, publisher, seed_bod
     assert publisher.events[0][1]["event_id"] == response.get_json()["event_id"]
 
 
-def test_write_nan_token_rejected(client, dynamodb, publisher, seed_request):
-    seed_request["data"]["features"]["credit_score"] = float("nan")
-    seed_request["data"]["featurez"] = {}
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_write_non_finite_token_names_field(
+    client, dynamodb, publisher, seed_body, token
+):
+    body = seed_body.replace("0.35", token)
 
-    response = client.post(
-        URL, data=json.dumps(seed_request), content_type="application/json"
-    )
+    response = client.post(URL, data=body, content_type="application/json")
 
     assert response.status_code == 400
-    error = response.get_json()["error"]
-    assert error["code"] == "invalid_request"
-    assert "not valid JSON" in error["message"]
+    details = response.get_json()["error"]["details"]
+    assert details["data.features.debt_to_income_ratio"] == [
+        "Use a finite number: NaN and Infinity are not JSON numbers."
+    ]
     assert _stored_item(dynamodb) is None
     assert publisher.events == []
 

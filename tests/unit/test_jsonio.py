@@ -23,8 +23,22 @@ def test_loads_integers_are_int():
     assert type(jsonio.loads("750")) is int
 
 
-@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", '{"a": NaN}'])
-def test_loads_rejects_non_finite_tokens(text):
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
+def test_loads_marks_non_finite_tokens(text):
+    value = jsonio.loads(text)
+
+    assert isinstance(value, jsonio.NonFiniteToken)
+    assert value.text == text
+
+
+def test_loads_keeps_negative_zero_integer():
+    value = jsonio.loads("-0")
+
+    assert jsonio.dumps(value) == "-0"
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "{'a': 1}", "[1,]", "01"])
+def test_loads_rejects_invalid_tokens(text):
     with pytest.raises(jsonio.InvalidJSON):
         jsonio.loads(text)
 
