@@ -11,7 +11,7 @@ export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
 
 .DEFAULT_GOAL := help
-.PHONY: help install stack-install stack-up stack-down stack-status setup run smoke test test-unit test-stack lint format clean
+.PHONY: help install stack-install stack-up stack-down stack-status setup run smoke fuzz test test-unit test-stack lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,14 @@ test-unit: $(BIN)/.installed ## Run the unit tests only (no servers)
 
 test-stack: install ## Run the tests against their own local dynalite and Kafka
 	$(BIN)/pytest tests/stack
+
+FUZZ_EXAMPLES ?= 300
+FEATURESTORE_URL ?= http://127.0.0.1:8015
+
+fuzz: $(BIN)/.installed ## Fuzz the running service from its OpenAPI document, then the value conversion
+	$(BIN)/st run $(FEATURESTORE_URL)/openapi.json --checks all \
+		--max-examples $(FUZZ_EXAMPLES) --request-timeout 10
+	$(BIN)/pytest tests/unit/test_properties.py --hypothesis-profile=fuzz
 
 lint: $(BIN)/.installed ## Check formatting and lint with ruff
 	$(BIN)/ruff format --check featurestore tests scripts wsgi.py gunicorn.conf.py

@@ -35,6 +35,10 @@ timeout = int(_settings.worker_timeout)
 graceful_timeout = int(_settings.graceful_timeout)
 keepalive = 5
 
+# gunicorn's largest request line: a read's URL with the longest entity_value,
+# percent-encoded, and a features list fits in it.
+limit_request_line = 8190
+
 # gunicorn's control socket defaults to one path under $HOME shared by every
 # instance; the service does not use it.
 control_socket_disable = True

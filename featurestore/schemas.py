@@ -11,15 +11,35 @@ import re
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
-from webargs.fields import DelimitedList
 
 from featurestore.errors import flatten_messages
 from featurestore.jsonio import NonFiniteToken, NumberText
 from featurestore.records import RecordKey, WriteMeta, WriteRequest
 
-IDENTIFIER = re.compile(r"[a-z0-9_]{1,64}")
-FEATURE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,255}")
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Patterns go into the OpenAPI document as they are, so they use the syntax that
+# Python and ECMAScript regular expressions share.
+IDENTIFIER_PATTERN = r"^[a-z0-9_]{1,64}$"
+FEATURE_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,255}$"
+# Text without control characters, with at least one character that is not a space.
+# ECMAScript's \s also covers U+FEFF, so it is excluded by name to agree.
+_TEXT_CHARACTER = r"[^\x00-\x1f\x7f-\x9f]"
+_VISIBLE_CHARACTER = r"[^\s\ufeff\x00-\x1f\x7f-\x9f]"
+TEXT_PATTERN = f"^{_TEXT_CHARACTER}*{_VISIBLE_CHARACTER}{_TEXT_CHARACTER}*$"
+FEATURE_NAME = re.compile(FEATURE_NAME_PATTERN)
+FEATURE_NAME_LIST_PATTERN = r"^[A-Za-z0-9_.-]{1,255}(,[A-Za-z0-9_.-]{1,255})*$"
+
+IDENTIFIER_MESSAGE = "Use 1 to 64 characters among lowercase letters, digits and '_'."
+TEXT_MESSAGE = (
+    "Use text that is not blank and has no control characters such as newlines "
+    "and tabs."
+)
+FEATURE_NAME_LIST_MESSAGE = (
+    "Use feature names separated by commas, each of 1 to 255 characters among "
+    "letters, digits, '_', '.' and '-'."
+)
+FEATURE_NAME_MESSAGE = (
+    "Use 1 to 255 characters among letters, digits, '_', '.' and '-'."
+)
 
 MAX_ENTITY_VALUE_BYTES = 1024
 MAX_META_TEXT_CHARS = 256
@@ -27,6 +47,7 @@ MAX_TTL_SECONDS = 10 * 366 * 86_400
 MAX_BATCH_ITEMS = 500
 MAX_READ_KEYS = 100
 MAX_SELECTED_FEATURES = 1000
+MAX_FEATURE_LIST_CHARS = 2000
 
 # DynamoDB numbers: at most 38 significant digits, and a magnitude between 1E-130 and
 # 9.9999999999999999999999999999999999999E+125.
@@ -42,11 +63,30 @@ class StrictSchema(Schema):
 
 
 class StrictInteger(fields.Integer):
-    """An integer field that rejects booleans, floats and numeric strings."""
+    """An integer field that rejects booleans, fractions and numeric strings.
+
+    A number with a zero fraction, like ``60.0``, is an integer as JSON Schema
+    defines it, and so is accepted.
+    """
 
     def _validated(self, value: Any) -> int:
+        if isinstance(value, NumberText) and value == value.to_integral_value():
+            return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
+        return value
+
+
+class FullMatch(validate.Regexp):
+    """A Regexp validator that must match the whole value.
+
+    marshmallow's Regexp uses ``re.match``, whose ``$`` also matches before a final
+    newline; the pattern itself still documents the rule in the OpenAPI document.
+    """
+
+    def __call__(self, value: str) -> str:
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
         return value
 
 
@@ -54,62 +94,33 @@ class Identifier(fields.String):
     """A short identifier of lowercase letters, digits and ``_``."""
 
     def __init__(self, **kwargs: Any):
-        # Regexp documents the rule in the OpenAPI document; _check_identifier
-        # also rejects a trailing newline, which Regexp's "$" lets through.
         super().__init__(
-            validate=[
-                validate.Regexp(r"^[a-z0-9_]{1,64}$", error=IDENTIFIER_MESSAGE),
-                _check_identifier,
-            ],
-            **kwargs,
+            validate=FullMatch(IDENTIFIER_PATTERN, error=IDENTIFIER_MESSAGE), **kwargs
         )
-
-
-IDENTIFIER_MESSAGE = "Use 1 to 64 characters among lowercase letters, digits and '_'."
-
-
-def _check_identifier(text: str) -> None:
-    if IDENTIFIER.match(text) and not IDENTIFIER.fullmatch(text):
-        raise ValidationError(IDENTIFIER_MESSAGE)
 
 
 class EntityValue(fields.String):
     """Any non-blank UTF-8 text of at most 1 KiB without control characters."""
 
     def __init__(self, **kwargs: Any):
-        # Length documents the limit in the OpenAPI document; the byte count is
-        # checked by _check_entity_value.
+        # The OpenAPI document can state a length in characters only; the limit
+        # DynamoDB's key imposes is in UTF-8 bytes, checked by _check_utf8_size.
         super().__init__(
             validate=[
                 validate.Length(min=1, max=MAX_ENTITY_VALUE_BYTES),
-                _check_entity_value,
+                FullMatch(TEXT_PATTERN, error=TEXT_MESSAGE),
+                _check_utf8_size,
             ],
             metadata={"description": "UTF-8 text of at most 1024 bytes"},
             **kwargs,
         )
 
 
-def _check_entity_value(value: str) -> None:
-    if not value:
-        return
-    if not value.strip():
-        raise ValidationError("Must not be empty or blank.")
-    if len(value.encode()) > MAX_ENTITY_VALUE_BYTES:
+def _check_utf8_size(value: str) -> None:
+    if len(value.encode(errors="surrogatepass")) > MAX_ENTITY_VALUE_BYTES:
         raise ValidationError(
             f"Use at most {MAX_ENTITY_VALUE_BYTES} bytes of UTF-8 text."
         )
-    _reject_control_characters(value)
-
-
-def _reject_control_characters(text: str) -> None:
-    if CONTROL_CHARACTERS.search(text):
-        raise ValidationError("Remove control characters such as newlines and tabs.")
-
-
-def _check_meta_text(text: str) -> None:
-    if text and not text.strip():
-        raise ValidationError("Must not be blank.")
-    _reject_control_characters(text)
 
 
 def number_problem(number: int | decimal.Decimal) -> str | None:
@@ -170,17 +181,33 @@ FEATURES_DOC = (
     "boolean, number, string, or a flat list of numbers and strings."
 )
 
+# The numbers DynamoDB stores: zero, or a magnitude from 1E-130 to just under
+# 1E+126. The upper bound is the largest double below 1E+126; the 38-digit
+# precision limit cannot be written in JSON Schema.
+NUMBER_JSON_SCHEMA = {
+    "type": "number",
+    "anyOf": [
+        {"const": 0},
+        {"minimum": 1e-130, "maximum": 9.99999999999999e125},
+        {"minimum": -9.99999999999999e125, "maximum": -1e-130},
+    ],
+}
+
 # The JSON Schema of a feature map, for the OpenAPI document.
 FEATURE_MAP_JSON_SCHEMA = {
     "type": "object",
     "minProperties": 1,
+    "propertyNames": {"pattern": FEATURE_NAME_PATTERN},
     "additionalProperties": {
         "anyOf": [
             {"type": "null"},
             {"type": "boolean"},
-            {"type": "number"},
+            NUMBER_JSON_SCHEMA,
             {"type": "string"},
-            {"type": "array", "items": {"type": ["number", "string"]}},
+            {
+                "type": "array",
+                "items": {"anyOf": [NUMBER_JSON_SCHEMA, {"type": "string"}]},
+            },
         ]
     },
 }
@@ -202,10 +229,7 @@ class FeatureMap(fields.Field):
         errors: dict[str, list[str]] = {}
         for name, feature in value.items():
             if not FEATURE_NAME.fullmatch(name):
-                errors[name] = [
-                    "Invalid feature name: use 1 to 255 characters among letters, "
-                    "digits, '_', '.' and '-'."
-                ]
+                errors[name] = [f"Invalid feature name. {FEATURE_NAME_MESSAGE}"]
                 continue
             problem = _feature_value_problem(feature)
             if problem:
@@ -227,7 +251,7 @@ class MetaText(fields.String):
         super().__init__(
             validate=[
                 validate.Length(min=1, max=MAX_META_TEXT_CHARS),
-                _check_meta_text,
+                FullMatch(TEXT_PATTERN, error=TEXT_MESSAGE),
             ],
             **kwargs,
         )
@@ -318,7 +342,9 @@ class FeatureNames(fields.List):
 
     def __init__(self, **kwargs: Any):
         super().__init__(
-            fields.String(validate=validate.Regexp(FEATURE_NAME.pattern + r"\Z")),
+            fields.String(
+                validate=FullMatch(FEATURE_NAME_PATTERN, error=FEATURE_NAME_MESSAGE)
+            ),
             validate=validate.Length(min=1, max=MAX_SELECTED_FEATURES),
             **kwargs,
         )
@@ -332,14 +358,33 @@ class RecordKeySchema(StrictSchema):
     category = Identifier(required=True)
 
 
+class FeatureNameList(fields.String):
+    """Comma-separated feature names in a query string, loaded as a list.
+
+    The text is limited to 2,000 characters so that a URL with the longest
+    entity_value still fits gunicorn's request-line limit; longer lists go in the
+    body of a batch read.
+    """
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(
+            validate=[
+                validate.Length(min=1, max=MAX_FEATURE_LIST_CHARS),
+                FullMatch(FEATURE_NAME_LIST_PATTERN, error=FEATURE_NAME_LIST_MESSAGE),
+            ],
+            metadata={"description": "comma-separated names of the features to return"},
+            **kwargs,
+        )
+
+
 class RecordQuerySchema(RecordKeySchema):
     """Query string of a one-record read."""
 
-    features = DelimitedList(
-        fields.String(validate=validate.Regexp(FEATURE_NAME.pattern + r"\Z")),
-        validate=validate.Length(min=1, max=MAX_SELECTED_FEATURES),
-        metadata={"description": "comma-separated names of the features to return"},
-    )
+    features = FeatureNameList()
+
+    @post_load
+    def _split_features(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return _split_feature_names(data)
 
 
 class EntityQuerySchema(StrictSchema):
@@ -347,11 +392,17 @@ class EntityQuerySchema(StrictSchema):
 
     entity_type = Identifier(required=True)
     entity_value = EntityValue(required=True)
-    features = DelimitedList(
-        fields.String(validate=validate.Regexp(FEATURE_NAME.pattern + r"\Z")),
-        validate=validate.Length(min=1, max=MAX_SELECTED_FEATURES),
-        metadata={"description": "comma-separated names of the features to return"},
-    )
+    features = FeatureNameList()
+
+    @post_load
+    def _split_features(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        return _split_feature_names(data)
+
+
+def _split_feature_names(data: dict[str, Any]) -> dict[str, Any]:
+    if "features" in data:
+        data["features"] = data["features"].split(",")
+    return data
 
 
 class DeleteQuerySchema(RecordKeySchema):

@@ -6,6 +6,12 @@ import json
 import pathlib
 
 import pytest
+from hypothesis import settings
+
+# Property tests run 50 examples by default and 1,000 under `make fuzz`.
+settings.register_profile("default", max_examples=50)
+settings.register_profile("fuzz", max_examples=1000)
+settings.load_profile("default")
 
 DATA = pathlib.Path(__file__).parent / "data"
 

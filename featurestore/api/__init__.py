@@ -13,6 +13,8 @@ ERROR_DESCRIPTIONS = {
     404: "No such record.",
     409: "The stored record has a newer event time; nothing was written.",
     413: "The body or the record is larger than its limit.",
+    414: "The URL is longer than gunicorn's 8190-byte request line; gunicorn "
+    "answers with an HTML page before the service sees the request.",
     415: "The body is not declared as JSON.",
     503: "DynamoDB or Kafka is unavailable; retry after Retry-After seconds.",
 }
@@ -33,6 +35,13 @@ def error_responses(blueprint: flask_smorest.Blueprint, *statuses: int) -> Calla
 
     def decorate(view: Callable) -> Callable:
         for status in statuses:
+            if status == 414:
+                view = blueprint.alt_response(
+                    status,
+                    description=ERROR_DESCRIPTIONS[status],
+                    content_type="text/html",
+                )(view)
+                continue
             view = blueprint.alt_response(
                 status, schema=ErrorSchema, description=ERROR_DESCRIPTIONS[status]
             )(view)

@@ -16,7 +16,7 @@ blueprint = Blueprint(
 
 
 @blueprint.route("", methods=["GET"])
-@error_responses(blueprint, 400, 503)
+@error_responses(blueprint, 400, 414, 503)
 @blueprint.arguments(EntityQuerySchema, location="query")
 @blueprint.response(200, EntityResponseSchema)
 def read_entity(arguments: dict[str, Any]):

@@ -74,7 +74,7 @@ def write_item(request: WriteRequest):
 
 
 @blueprint.route("", methods=["GET"])
-@error_responses(blueprint, 400, 404, 503)
+@error_responses(blueprint, 400, 404, 414, 503)
 @blueprint.arguments(RecordQuerySchema, location="query")
 @blueprint.response(200, RecordSchema)
 def read_item(arguments: dict[str, Any]):
@@ -85,7 +85,7 @@ def read_item(arguments: dict[str, Any]):
 
 
 @blueprint.route("", methods=["DELETE"])
-@error_responses(blueprint, 400, 404, 409, 503)
+@error_responses(blueprint, 400, 404, 409, 414, 503)
 @blueprint.arguments(DeleteQuerySchema, location="query")
 @blueprint.response(200, DeleteResponseSchema)
 def delete_item(arguments: dict[str, Any]):

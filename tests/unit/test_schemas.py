@@ -134,3 +134,12 @@ def test_schema_reads_event_time_with_zone(seed_request):
     request = _load(body)
 
     assert request.meta.event_time.utcoffset().total_seconds() == 7200
+
+
+def test_schema_ttl_with_zero_fraction_is_integer(seed_request):
+    body = jsonio.dumps(seed_request).replace('"meta":{', '"meta":{"ttl_seconds":60.0,')
+
+    request = WriteRequestSchema().load(jsonio.loads(body))
+
+    assert request.meta.ttl_seconds == 60
+    assert type(request.meta.ttl_seconds) is int
