@@ -98,7 +98,11 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     if isinstance(messages, Mapping):
         flat: dict[str, list[str]] = {}
         for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            # marshmallow files errors of a whole nested object under "_schema".
+            if key == "_schema" and prefix:
+                path = prefix
+            else:
+                path = f"{prefix}.{key}" if prefix else str(key)
             flat.update(flatten_messages(value, path))
         return flat
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
