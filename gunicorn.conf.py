@@ -4,10 +4,20 @@ Values come from featurestore.config, which reads FEATURESTORE_* variables, so t
 service and its server are configured in one place.
 """
 
+import glob
 import logging
+import os
 import sys
+import tempfile
 
-from featurestore.config import ConfigError, load_settings
+# prometheus-client chooses multiprocess mode when it is first imported, so the
+# folder of the workers' metric files must be set before featurestore is imported.
+# Each server start gets an empty folder unless the operator names one.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="featurestore-metrics-")
+)
+
+from featurestore.config import ConfigError, load_settings  # noqa: E402
 
 try:
     _settings = load_settings()
@@ -48,6 +58,20 @@ control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+
+
+def on_starting(server):
+    """Remove metric files that an earlier server left in a named folder."""
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for path in glob.glob(os.path.join(folder, "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    """Drop the live gauges of a worker that exited, as prometheus-client requires."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _registry(worker):

@@ -26,6 +26,7 @@ from typing import Any
 import boto3
 import botocore.config
 
+from featurestore import metrics
 from featurestore.config import Settings
 from featurestore.events import Publisher
 
@@ -141,6 +142,7 @@ class ClientRegistry:
             endpoint_url=self._settings.dynamodb_endpoint,
             config=dynamodb_client_config(self._settings),
         )
+        metrics.instrument_dynamodb(client)
         logger.info(
             "DynamoDB client created in pid %d for %s",
             os.getpid(),

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from featurestore import jsonio
+from featurestore import jsonio, metrics
 from featurestore.config import Settings
 from featurestore.errors import KafkaUnavailable, PayloadTooLarge
 from featurestore.records import StoredRecord
@@ -120,6 +120,7 @@ class Publisher:
     def _serve_delivery_reports(self) -> None:
         while not self._closing.is_set():
             self._producer.poll(0.1)
+            metrics.KAFKA_QUEUE.set(len(self._producer))
 
     def send(self, key: str, envelope: Mapping[str, Any]) -> Future[None]:
         """Queue one event; the returned future completes with Kafka's delivery report.
@@ -129,11 +130,14 @@ class Publisher:
         """
         value = jsonio.dumps(envelope).encode()
         delivered: Future[None] = Future()
+        started = time.perf_counter()
 
         def on_delivery(error: KafkaError | None, message: Message) -> None:
             if error is None:
+                metrics.KAFKA_DELIVERY_SECONDS.observe(time.perf_counter() - started)
                 delivered.set_result(None)
             else:
+                metrics.KAFKA_FAILURES.labels(error.name()).inc()
                 delivered.set_exception(KafkaException(error))
 
         self._produce(key, value, envelope, on_delivery)
@@ -150,6 +154,7 @@ class Publisher:
         try:
             delivered.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout as exc:
+            metrics.KAFKA_FAILURES.labels("wait_timeout").inc()
             raise KafkaUnavailable(
                 f"Kafka did not acknowledge the event within {self._timeout:g} s; "
                 "retry the request."
@@ -186,6 +191,7 @@ class Publisher:
                 return
             except BufferError as exc:
                 if time.monotonic() >= deadline:
+                    metrics.KAFKA_FAILURES.labels("queue_full").inc()
                     raise KafkaUnavailable(
                         "The Kafka producer's queue is full; retry the request."
                     ) from exc

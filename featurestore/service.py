@@ -15,10 +15,10 @@ from typing import Any
 
 from flask import current_app
 
-from featurestore import jsonio
+from featurestore import jsonio, metrics
 from featurestore.clients import ClientRegistry
 from featurestore.config import Settings
-from featurestore.errors import FeatureStoreError, NotFound
+from featurestore.errors import FeatureStoreError, NotFound, StaleWrite
 from featurestore.events import DELETED, Publisher, build_envelope, check_event_size
 from featurestore.reads import RecordReader
 from featurestore.records import (
@@ -90,10 +90,15 @@ def write(request: WriteRequest, *, request_id: str | None) -> WriteOutcome:
     check_event_size(jsonio.dumps(request.features), settings)
 
     publisher = registry.publisher()
-    outcome, delivered = _apply_write(
-        _store(settings, registry), publisher, registry, request, request_id
-    )
+    try:
+        outcome, delivered = _apply_write(
+            _store(settings, registry), publisher, registry, request, request_id
+        )
+    except StaleWrite:
+        metrics.RECORDS.labels(request.key.category, "stale").inc()
+        raise
     publisher.wait(delivered)
+    metrics.RECORDS.labels(request.key.category, outcome.status).inc()
     return outcome
 
 
@@ -224,6 +229,10 @@ def write_batch(
             results[index] = BatchItemResult(index, "failed", error=_error_body(error))
             continue
         results[index] = BatchItemResult(index, outcome.status, outcome=outcome)
+    for index, request in requests:
+        status = results[index].status
+        if status in ("created", "updated", "unchanged", "stale"):
+            metrics.RECORDS.labels(request.key.category, status).inc()
     return [results[index] for index in sorted(results)]
 
 
