@@ -15,6 +15,7 @@ A deleted record stays as a tombstone (``deleted`` true, no features) until its
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import Any
 
 import botocore.exceptions
@@ -22,6 +23,8 @@ import botocore.exceptions
 from featurestore import jsonio, values
 from featurestore.errors import DynamoDBUnavailable, InvalidRequest, PayloadTooLarge
 from featurestore.records import RecordKey, StoredRecord
+
+logger = logging.getLogger(__name__)
 
 # DynamoDB's maximum item size, names and values included.
 MAX_ITEM_BYTES = 400 * 1024
@@ -39,11 +42,9 @@ _RETRYABLE_CODES = frozenset(
     }
 )
 
-CONNECTION_ERRORS = (
-    botocore.exceptions.ConnectionError,
-    botocore.exceptions.HTTPClientError,
-)
-CLIENT_ERRORS = (botocore.exceptions.ClientError, *CONNECTION_ERRORS)
+# Every error a botocore call raises: ClientError and the BotoCoreError family, which
+# covers connection failures and missing credentials.
+CLIENT_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 
 
 def translate_error(exc: Exception, operation: str) -> Exception:
@@ -61,8 +62,13 @@ def translate_error(exc: Exception, operation: str) -> Exception:
                 "limit; send fewer or smaller features."
             )
         if code == "ValidationException":
-            return InvalidRequest(f"DynamoDB rejected the request: {message}")
-    if isinstance(exc, CONNECTION_ERRORS):
+            # DynamoDB's text names internal placeholders, so it is logged, not sent.
+            logger.warning("DynamoDB %s rejected a request: %s", operation, message)
+            return InvalidRequest(
+                "DynamoDB rejected the record as invalid; check its feature names "
+                "and values against the API's rules."
+            )
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
         return DynamoDBUnavailable(
             f"DynamoDB {operation} did not complete ({type(exc).__name__}); "
             "retry the request."

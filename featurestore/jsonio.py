@@ -36,8 +36,9 @@ class NumberText(decimal.Decimal):
         return (type(self), (self.text,))
 
 
-class NonFiniteToken:
-    """A ``NaN``, ``Infinity`` or ``-Infinity`` token, which JSON does not allow.
+class UnusableNumber:
+    """A number token that no feature can hold: ``NaN``, ``Infinity``, ``-Infinity``,
+    or a literal whose exponent is beyond what Python's decimal module represents.
 
     Decoding keeps such a token in place so that validation can reject it with the
     path of the field it was sent in. It is neither a number nor a string.
@@ -48,13 +49,32 @@ class NonFiniteToken:
     def __init__(self, text: str):
         self.text = text
 
+    @property
+    def is_finite_literal(self) -> bool:
+        """Tell a too-large literal like 1e999999999999999999999 from NaN or Infinity."""
+        return self.text not in ("NaN", "Infinity", "-Infinity")
+
     def __repr__(self) -> str:
-        return f"NonFiniteToken({self.text!r})"
+        return f"UnusableNumber({self.text!r})"
+
+
+# Longer integer literals cannot be valid features (38 digits at most), and Python
+# refuses to convert ones over 4,300 digits, so they stay text for validation.
+_MAX_INT_DIGITS = 64
 
 
 def _parse_int(text: str) -> int | NumberText:
     # "-0" is an integer literal whose text an int cannot keep.
-    return NumberText(text) if text == "-0" else int(text)
+    if text == "-0" or len(text) > _MAX_INT_DIGITS:
+        return NumberText(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> NumberText | UnusableNumber:
+    try:
+        return NumberText(text)
+    except decimal.InvalidOperation:
+        return UnusableNumber(text)
 
 
 class InvalidJSON(ValueError):
@@ -64,17 +84,17 @@ class InvalidJSON(ValueError):
 def loads(text: str | bytes) -> Any:
     """Decode JSON text, keeping numbers with a fraction or exponent as NumberText.
 
-    ``NaN`` and ``Infinity`` become NonFiniteToken values for validation to reject
-    by field. Bytes that are not UTF-8 are rejected, and nesting deeper than
+    ``NaN``, ``Infinity`` and numbers too large for Python's decimal module become
+    UnusableNumber values for validation to reject by field. Bytes that are not UTF-8 are rejected, and nesting deeper than
     Python's recursion limit is rejected as invalid JSON rather than raising
     RecursionError.
     """
     try:
         return simplejson.loads(
             text,
-            parse_float=NumberText,
+            parse_float=_parse_float,
             parse_int=_parse_int,
-            parse_constant=NonFiniteToken,
+            parse_constant=UnusableNumber,
             allow_nan=True,
         )
     except simplejson.JSONDecodeError as exc:

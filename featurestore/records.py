@@ -92,7 +92,8 @@ class WriteOutcome:
 def format_event_time(moment: datetime.datetime) -> str:
     """Format an aware datetime as RFC 3339 in UTC with microseconds, like the API."""
     utc = moment.astimezone(datetime.UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # strftime's %Y drops leading zeros of years before 1000 on glibc.
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")
 
 
 def epoch_micros(moment: datetime.datetime) -> int:

@@ -6,6 +6,7 @@ value is coerced, so ``"750"`` is not an integer and ``1`` is not a boolean.
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import re
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
 from featurestore.errors import flatten_messages
-from featurestore.jsonio import NonFiniteToken, NumberText
+from featurestore.jsonio import NumberText, UnusableNumber
 from featurestore.records import RecordKey, WriteMeta, WriteRequest
 
 # Patterns go into the OpenAPI document as they are, so they use the syntax that
@@ -38,8 +39,11 @@ FEATURE_NAME_LIST_MESSAGE = (
     "letters, digits, '_', '.' and '-'."
 )
 FEATURE_NAME_MESSAGE = (
-    "Use 1 to 255 characters among letters, digits, '_', '.' and '-'."
+    "Use 1 to 255 characters among ASCII letters, digits, '_', '.' and '-'."
 )
+# dynalite, the local DynamoDB, is written in JavaScript and silently drops a map
+# key named __proto__, so the name is rejected rather than lost on write.
+RESERVED_FEATURE_NAMES = frozenset({"__proto__"})
 
 MAX_ENTITY_VALUE_BYTES = 1024
 MAX_META_TEXT_CHARS = 256
@@ -55,6 +59,9 @@ MAX_NUMBER_DIGITS = 38
 MIN_NUMBER_EXPONENT = -130
 MAX_NUMBER_EXPONENT = 125
 NON_FINITE_MESSAGE = "Use a finite number: NaN and Infinity are not JSON numbers."
+MAGNITUDE_MESSAGE = (
+    "Use a magnitude between 1E-130 and 9.99E+125, the range of a DynamoDB number."
+)
 
 
 class StrictSchema(Schema):
@@ -70,7 +77,7 @@ class StrictInteger(fields.Integer):
     """
 
     def _validated(self, value: Any) -> int:
-        if isinstance(value, NumberText) and value == value.to_integral_value():
+        if isinstance(value, NumberText) and _is_small_integral(value):
             return int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.make_error("invalid")
@@ -88,6 +95,16 @@ class FullMatch(validate.Regexp):
         if self.regex.fullmatch(value) is None:
             raise ValidationError(self._format_error(value))
         return value
+
+
+def _is_small_integral(number: NumberText) -> bool:
+    # Bounded first: to_integral_value of 1e999999 would build a huge integer.
+    exponent = number.as_tuple().exponent
+    return (
+        isinstance(exponent, int)
+        and exponent <= 20
+        and (number == number.to_integral_value())
+    )
 
 
 class Identifier(fields.String):
@@ -139,26 +156,27 @@ def number_problem(number: int | decimal.Decimal) -> str | None:
         )
     magnitude = exponent + trailing_zeros + len(significant) - 1
     if not MIN_NUMBER_EXPONENT <= magnitude <= MAX_NUMBER_EXPONENT:
-        return (
-            "Use a magnitude between 1E-130 and 9.99E+125, the range of a DynamoDB "
-            "number."
-        )
+        return MAGNITUDE_MESSAGE
     if isinstance(number, decimal.Decimal) and abs(float(number)) == float("inf"):
         return "Use a number that fits a 64-bit float; this one overflows it."
     return None
 
 
+def _unusable_number_message(number: UnusableNumber) -> str:
+    return MAGNITUDE_MESSAGE if number.is_finite_literal else NON_FINITE_MESSAGE
+
+
 def _feature_value_problem(value: Any) -> str | None:
     if value is None or isinstance(value, (bool, str)):
         return None
-    if isinstance(value, NonFiniteToken):
-        return NON_FINITE_MESSAGE
+    if isinstance(value, UnusableNumber):
+        return _unusable_number_message(value)
     if isinstance(value, (int, NumberText)):
         return number_problem(value)
     if isinstance(value, list):
         for position, element in enumerate(value):
-            if isinstance(element, NonFiniteToken):
-                return f"Element {position}: {NON_FINITE_MESSAGE}"
+            if isinstance(element, UnusableNumber):
+                return f"Element {position}: {_unusable_number_message(element)}"
             if isinstance(element, bool) or not isinstance(
                 element, (int, NumberText, str)
             ):
@@ -228,6 +246,11 @@ class FeatureMap(fields.Field):
             raise self.make_error("empty")
         errors: dict[str, list[str]] = {}
         for name, feature in value.items():
+            if name in RESERVED_FEATURE_NAMES:
+                errors[name] = [
+                    f"The feature name {name!r} is reserved; use another name."
+                ]
+                continue
             if not FEATURE_NAME.fullmatch(name):
                 errors[name] = [f"Invalid feature name. {FEATURE_NAME_MESSAGE}"]
                 continue
@@ -242,6 +265,31 @@ class FeatureMap(fields.Field):
 def feature_map_properties(converter: Any, field: fields.Field, **kwargs: Any) -> dict:
     """Describe a FeatureMap field in the OpenAPI document (an apispec hook)."""
     return dict(FEATURE_MAP_JSON_SCHEMA) if isinstance(field, FeatureMap) else {}
+
+
+class EventTime(fields.AwareDateTime):
+    """An RFC 3339 time with a zone, between years 0001 and 9999 once in UTC."""
+
+    default_error_messages = {
+        "invalid": (
+            "Not a valid RFC 3339 time: use a date and time with Z or an offset, "
+            "like 2025-10-16T12:00:00Z; in a query string, encode '+' as %2B."
+        ),
+        "invalid_awareness": (
+            "The time has no zone: add Z or an offset, like 2025-10-16T12:00:00Z."
+        ),
+        "range": "The time is out of range once converted to UTC; use years 1 to 9999.",
+    }
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(datetime.UTC)
+        except OverflowError as exc:
+            raise self.make_error("range") from exc
 
 
 class MetaText(fields.String):
@@ -260,7 +308,7 @@ class MetaText(fields.String):
 class MetaSchema(StrictSchema):
     source = MetaText(required=True)
     compute_id = MetaText()
-    event_time = fields.AwareDateTime(format="iso")
+    event_time = EventTime()
     ttl_seconds = StrictInteger(validate=validate.Range(min=1, max=MAX_TTL_SECONDS))
 
 
@@ -290,7 +338,7 @@ class WriteRequestSchema(StrictSchema):
 class BatchItemSchema(RecordDataSchema):
     """One item of a batch write; ``event_time`` overrides the batch's own."""
 
-    event_time = fields.AwareDateTime(format="iso")
+    event_time = EventTime()
 
 
 class BatchWriteRequestSchema(StrictSchema):
@@ -410,8 +458,7 @@ class DeleteQuerySchema(RecordKeySchema):
 
     source = MetaText(required=True)
     compute_id = MetaText()
-    event_time = fields.AwareDateTime(
-        format="iso",
+    event_time = EventTime(
         metadata={"description": "when the record stopped being true; default: now"},
     )
 

@@ -241,7 +241,7 @@ WRITE_CASES = [
         400,
         "invalid_request",
         "meta.event_time",
-        "Not a valid datetime",
+        "Not a valid RFC 3339 time",
     ),
     (
         "event time naive",
@@ -250,7 +250,7 @@ WRITE_CASES = [
         400,
         "invalid_request",
         "meta.event_time",
-        "aware",
+        "has no zone",
     ),
     (
         "data string",

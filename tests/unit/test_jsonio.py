@@ -27,7 +27,7 @@ def test_loads_integers_are_int():
 def test_loads_marks_non_finite_tokens(text):
     value = jsonio.loads(text)
 
-    assert isinstance(value, jsonio.NonFiniteToken)
+    assert isinstance(value, jsonio.UnusableNumber)
     assert value.text == text
 
 

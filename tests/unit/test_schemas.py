@@ -133,7 +133,7 @@ def test_schema_reads_event_time_with_zone(seed_request):
 
     request = _load(body)
 
-    assert request.meta.event_time.utcoffset().total_seconds() == 7200
+    assert request.meta.event_time.isoformat() == "2025-10-16T12:00:00+00:00"
 
 
 def test_schema_ttl_with_zero_fraction_is_integer(seed_request):

@@ -1,0 +1,1403 @@
+"""Check that no acknowledged write is lost while Kafka, DynamoDB and workers fail.
+
+The service promises that a 2xx response to ``POST /api/v1/items`` means the record
+is stored in DynamoDB and its event is acknowledged by Kafka, and that sending the
+same request again after any other response, or after no response, is safe.
+
+This script starts its own dynalite, Kafka broker and gunicorn server on 127.0.0.1
+in a temporary folder, then sends concurrent writes: new records, updates with and
+without ``meta.event_time``, replays of earlier request bodies, and updates of a few
+records that every client writes. Each client retries a 5xx response or a
+connection error with backoff, a bounded number of times. Meanwhile a chaos thread
+kills a gunicorn worker with SIGKILL, stops the Kafka broker for a few seconds,
+restarts dynalite and kills a worker again.
+
+Afterwards, for every acknowledged write, it checks that DynamoDB holds the write's
+features or a later write of the same record with a higher version, and that the
+acknowledged event id is on the topic with the write's version and features. For
+records that one client owns, it also checks each response against docs/api.md: a
+replay of the stored body returns the stored version and event id.
+
+Exit status: 0 when every check passed; 1 when an acknowledged write is lost, a
+write is still unacknowledged after its retries, or a response contradicts
+docs/api.md; 2 when the check could not finish (a server failed to start, a
+disruption failed, or the time limit was reached). The folder with the servers'
+logs and every request and response (``writes.jsonl``) is kept unless the check
+passed.
+
+Run it from the repository's root with the virtualenv's interpreter:
+
+    .venv/bin/python scripts/chaos.py --writes 600 --clients 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import concurrent.futures
+import dataclasses
+import datetime
+import functools
+import http.client
+import json
+import logging
+import os
+import pathlib
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from typing import Any
+
+import boto3
+import botocore.config
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+
+from featurestore import jsonio, values
+from featurestore.probe import read_item
+from featurestore.records import RecordKey
+
+logger = logging.getLogger("chaos")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+STACK_SCRIPT = ROOT / "scripts" / "stack"
+# The folder of this interpreter as invoked, not resolved, so that a virtualenv's
+# flask and gunicorn are used.
+BIN = pathlib.Path(sys.executable).parent
+HOST = "127.0.0.1"
+TABLE = "features"
+TOPIC = "feature-events"
+ENTITY_TYPE = "chaos_user"
+SHARED_RECORDS = 4
+
+# Seconds kept at the end of --max-seconds: for reading DynamoDB and Kafka after the
+# load, and for stopping the servers after the check.
+CHECK_SECONDS = 40
+TEARDOWN_SECONDS = 30
+HTTP_TIMEOUT_SECONDS = 30.0
+BACKOFF_FIRST_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 2.0
+
+# Each step starts once this fraction of the writes is answered. The last writes
+# wait until every step is done, so that every disruption meets requests in flight.
+CHAOS_STEPS = (
+    (0.10, "kill-worker"),
+    (0.25, "kafka-outage"),
+    (0.50, "dynamodb-restart"),
+    (0.75, "kill-worker"),
+)
+HOLD_FRACTION = 0.90
+
+
+class CheckAborted(Exception):
+    """Raised when the check cannot run to its end: a server or a step failed."""
+
+
+class Deadline:
+    """The end of the run in time.monotonic() seconds."""
+
+    def __init__(self, seconds: float):
+        self.started = time.monotonic()
+        self.end = self.started + seconds
+
+    def remaining(self, reserve: float = 0.0) -> float:
+        """Return the seconds left before ``reserve`` seconds before the end."""
+        return self.end - reserve - time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+# --- servers -----------------------------------------------------------------------
+
+
+class LocalStack:
+    """This run's own dynalite and Kafka, driven through scripts/stack."""
+
+    def __init__(self, directory: pathlib.Path, args: argparse.Namespace):
+        self.log_path = directory / "stack.log"
+        self.env = {
+            **os.environ,
+            "FEATURESTORE_STACK_DIR": str(directory / "stack"),
+            "FEATURESTORE_DYNAMODB_PORT": str(args.dynamodb_port),
+            "FEATURESTORE_KAFKA_PORT": str(args.kafka_port),
+            "FEATURESTORE_KAFKA_CONTROLLER_PORT": str(args.kafka_controller_port),
+        }
+        # A broker that ignores SIGTERM is killed after this many seconds instead
+        # of the script's default 30, which keeps the outage and the teardown short.
+        self.env.setdefault("FEATURESTORE_STACK_STOP_TIMEOUT", "10")
+
+    def run(self, command: str, timeout: float) -> float:
+        """Run one scripts/stack command; return how many seconds it took."""
+        started = time.monotonic()
+        with self.log_path.open("a") as log:
+            log.write(f"\n$ scripts/stack {command}\n")
+            log.flush()
+            try:
+                result = subprocess.run(
+                    [str(STACK_SCRIPT), command],
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=max(1.0, timeout),
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as exc:
+                raise CheckAborted(
+                    f"scripts/stack {command} did not finish within {timeout:.0f} s; "
+                    f"see {self.log_path}"
+                ) from exc
+        if result.returncode != 0:
+            raise CheckAborted(
+                f"scripts/stack {command} failed with exit status "
+                f"{result.returncode}; see {self.log_path}"
+            )
+        return time.monotonic() - started
+
+
+class Service:
+    """The gunicorn server of this run, in its own process group."""
+
+    def __init__(self, directory: pathlib.Path, args: argparse.Namespace):
+        self.url = f"http://{HOST}:{args.service_port}"
+        self.port = args.service_port
+        self.log_path = directory / "gunicorn.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.env = {
+            **os.environ,
+            "FEATURESTORE_DYNAMODB_ENDPOINT": f"http://{HOST}:{args.dynamodb_port}",
+            "FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{args.kafka_port}",
+            "FEATURESTORE_DYNAMODB_TABLE": TABLE,
+            "FEATURESTORE_KAFKA_TOPIC": TOPIC,
+            "FEATURESTORE_BIND": f"{HOST}:{args.service_port}",
+            # dynalite accepts any credentials; fixed ones keep real ones unused.
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+        }
+        self.env.pop("AWS_SESSION_TOKEN", None)
+
+    def create_table_and_topic(self, timeout: float) -> None:
+        with self.log_path.open("a") as log:
+            result = subprocess.run(
+                [str(BIN / "flask"), "--app", "featurestore", "setup"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=max(1.0, timeout),
+                check=False,
+            )
+        if result.returncode != 0:
+            raise CheckAborted(
+                f"flask --app featurestore setup failed with exit status "
+                f"{result.returncode}; see {self.log_path}"
+            )
+
+    def start(self, timeout: float) -> None:
+        """Start gunicorn and wait until /health/ready returns 200."""
+        if port_open(self.port):
+            raise CheckAborted(
+                f"port {self.port} on {HOST} is already in use: stop that server or "
+                "pass another --service-port."
+            )
+        log = self.log_path.open("a")
+        self.process = subprocess.Popen(
+            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise CheckAborted(
+                    f"gunicorn exited with status {self.process.returncode} during "
+                    f"start-up; see {self.log_path}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2):
+                    return
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.2)
+        raise CheckAborted(
+            f"gunicorn was not ready within {timeout:.0f} s; see {self.log_path}"
+        )
+
+    def worker_pids(self) -> set[int]:
+        """Return the pids of the master's children that are not zombies."""
+        assert self.process is not None
+        output = subprocess.run(
+            ["ps", "--ppid", str(self.process.pid), "-o", "pid=,stat="],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
+        pids = set()
+        for line in output.splitlines():
+            pid, state = line.split()
+            if not state.startswith("Z"):
+                pids.add(int(pid))
+        return pids
+
+    def kill_worker(self, rng: random.Random, timeout: float = 30.0) -> str:
+        """SIGKILL one worker and wait until gunicorn's master replaces it."""
+        before = self.worker_pids()
+        if not before:
+            raise CheckAborted(f"gunicorn has no worker to kill; see {self.log_path}")
+        victim = rng.choice(sorted(before))
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        while time.monotonic() - killed_at < timeout:
+            now = self.worker_pids()
+            if victim not in now and len(now) >= len(before):
+                started = ", ".join(str(pid) for pid in sorted(now - before))
+                return (
+                    f"worker {victim} killed; gunicorn started worker {started} in "
+                    f"{time.monotonic() - killed_at:.1f} s"
+                )
+            time.sleep(0.1)
+        raise CheckAborted(
+            f"gunicorn did not replace killed worker {victim} within {timeout:.0f} s; "
+            f"see {self.log_path}"
+        )
+
+    def stop(self) -> None:
+        """Stop the master and every worker, whatever state they are in."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                logger.warning("gunicorn did not stop within 10 s of SIGTERM")
+        # Workers orphaned by a dead master are still in the group.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+
+def port_open(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# --- writes ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordState:
+    """A record as its owning client last saw it in an acknowledged response."""
+
+    compute_id: str
+    event_id: str
+    version: int
+    event_time: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """The response docs/api.md promises for a write to a record one client owns.
+
+    ``kind`` is ``created`` (version 1), ``applied`` (the next version, a new event
+    id), ``replayed`` (200 ``unchanged`` with the stored version and event id) or
+    ``stale`` (409).
+    """
+
+    kind: str
+    stored: RecordState | None
+
+
+@dataclasses.dataclass
+class Attempt:
+    """One HTTP request of a write and its response."""
+
+    number: int
+    sent_at: float  # seconds since the run started
+    seconds: float
+    status: int | None  # None when no response came
+    error: str  # error.code of an error response, or the exception's name
+    response: dict[str, Any] | None
+
+
+@dataclasses.dataclass
+class Write:
+    """One write request, sent with the same body on every attempt."""
+
+    index: int
+    client: int
+    kind: str
+    key: RecordKey
+    body: bytes
+    compute_id: str
+    event_time: str | None
+    expectation: Expectation | None
+    attempts: list[Attempt] = dataclasses.field(default_factory=list)
+    # acknowledged, stale (409), rejected (other 4xx), unacknowledged, abandoned
+    outcome: str = "pending"
+    contradiction: str | None = None
+
+    @property
+    def response(self) -> dict[str, Any]:
+        return (self.attempts[-1].response or {}) if self.attempts else {}
+
+    @functools.cached_property
+    def features_text(self) -> str:
+        """The request's features as canonical JSON, with each number's own text."""
+        return jsonio.dumps(jsonio.loads(self.body)["data"]["features"], sort_keys=True)
+
+    def as_log_entry(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "client": self.client,
+            "kind": self.kind,
+            "key": self.key.as_dict(),
+            "compute_id": self.compute_id,
+            "event_time": self.event_time,
+            "outcome": self.outcome,
+            "contradiction": self.contradiction,
+            "attempts": [dataclasses.asdict(attempt) for attempt in self.attempts],
+            "body": self.body.decode(),
+        }
+
+
+def format_time(moment: datetime.datetime) -> str:
+    """Format like the API's event times: RFC 3339 UTC with microseconds."""
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def later_time(previous: str | None) -> str:
+    """Return now, or one microsecond after ``previous`` when that is later."""
+    now = datetime.datetime.now(datetime.UTC)
+    if previous is not None:
+        after = datetime.datetime.strptime(previous, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=datetime.UTC
+        ) + datetime.timedelta(microseconds=1)
+        now = max(now, after)
+    return format_time(now)
+
+
+def post_write(
+    url: str, body: bytes, request_id: str, timeout: float
+) -> tuple[int | None, str, dict[str, Any] | None]:
+    """POST one write; return the status, the error code and the decoded body."""
+    request = urllib.request.Request(
+        url,
+        data=body,
+        headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, "", json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        with error:
+            text = error.read()
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            decoded = {"body": text[:200].decode(errors="replace")}
+        code = decoded.get("error", {}).get("code", "") if decoded else ""
+        return error.code, code, decoded
+    # A body cut short by a killed worker is no response either: the client cannot
+    # know the outcome, so it retries.
+    except (OSError, http.client.HTTPException, ValueError) as error:
+        return None, type(error).__name__, None
+
+
+class Load:
+    """The writes of all clients, their progress, and the gate for the last ones."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        service_url: str,
+        deadline: Deadline,
+        stop: threading.Event,
+        chaos_done: threading.Event,
+    ):
+        self.total = args.writes
+        self.max_attempts = args.attempts
+        self.url = f"{service_url}/api/v1/items"
+        self.run_id = uuid.uuid4().hex[:8]
+        self.deadline = deadline
+        self.stop = stop
+        self.chaos_done = chaos_done
+        self.hold_from = int(self.total * HOLD_FRACTION)
+        self.writes: list[Write] = []
+        self.answered = 0
+        self.client_failures = 0
+        self.shared_keys = [
+            RecordKey(ENTITY_TYPE, f"{self.run_id}-shared-{number}", "hot")
+            for number in range(SHARED_RECORDS)
+        ]
+        self._lock = threading.Lock()
+        self._next_index = 0
+        self._shared_time: str | None = None
+
+    def next_index(self) -> int | None:
+        """Return the index of the next write to send, or None when there is none."""
+        with self._lock:
+            if self._next_index >= self.total:
+                return None
+            index = self._next_index
+            self._next_index += 1
+        if index >= self.hold_from:
+            while not self.chaos_done.wait(0.2):
+                if self.stop.is_set() or self.load_time_left() <= 0:
+                    break
+        if self.stop.is_set() or self.load_time_left() <= 0:
+            return None
+        return index
+
+    def load_time_left(self) -> float:
+        return self.deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS)
+
+    def shared_event_time(self) -> str:
+        with self._lock:
+            self._shared_time = later_time(self._shared_time)
+            return self._shared_time
+
+    def record(self, write: Write) -> None:
+        with self._lock:
+            self.writes.append(write)
+
+    def finish(self, write: Write) -> None:
+        with self._lock:
+            self.answered += 1
+
+    def progress(self) -> float:
+        return self.answered / self.total if self.total else 1.0
+
+    def counts(self) -> collections.Counter[str]:
+        with self._lock:
+            return collections.Counter(write.outcome for write in self.writes)
+
+    def retries(self) -> int:
+        with self._lock:
+            return sum(max(0, len(write.attempts) - 1) for write in self.writes)
+
+
+class Client(threading.Thread):
+    """Sends writes one after another, each retried until acknowledged or final.
+
+    A client owns the records it creates, so their writes happen in a known order
+    and each response can be checked against the one before it. The shared records
+    are written by every client, with races that docs/api.md allows.
+    """
+
+    def __init__(self, number: int, load: Load, seed: int):
+        super().__init__(name=f"client-{number}", daemon=True)
+        self.number = number
+        self.load = load
+        self.rng = random.Random(seed * 1000 + number)
+        self.owned: dict[RecordKey, RecordState | None] = {}
+        self.latest_time: dict[RecordKey, str] = {}
+        self.last_write: dict[RecordKey, Write] = {}
+        self.history: list[Write] = []
+        self.records_made = 0
+
+    def run(self) -> None:
+        try:
+            while (index := self.load.next_index()) is not None:
+                write = self.make_write(index)
+                self.load.record(write)
+                self.send(write)
+                self.remember(write)
+                self.load.finish(write)
+        except Exception:
+            logger.exception(
+                "client %d failed; its remaining writes are not sent", self.number
+            )
+            self.load.client_failures += 1
+
+    # Choosing the next write.
+
+    def make_write(self, index: int) -> Write:
+        known = [key for key, state in self.owned.items() if state is not None]
+        roll = self.rng.random()
+        if roll < 0.15:
+            return self.make_shared_update(index)
+        if roll < 0.30 and known:
+            return self.make_replay(index, known)
+        if roll < 0.65 and self.owned:
+            return self.make_update(index, self.rng.choice(list(self.owned)))
+        return self.make_new(index)
+
+    def make_new(self, index: int) -> Write:
+        self.records_made += 1
+        key = RecordKey(
+            ENTITY_TYPE,
+            f"{self.load.run_id}-c{self.number}-{self.records_made}",
+            self.rng.choice(("profile", "risk")),
+        )
+        self.owned[key] = None
+        event_time = later_time(None) if self.rng.random() < 0.5 else None
+        return self.new_write(
+            index, "new", key, event_time, Expectation("created", None)
+        )
+
+    def make_update(self, index: int, key: RecordKey) -> Write:
+        event_time = (
+            later_time(self.latest_time.get(key)) if self.rng.random() < 0.5 else None
+        )
+        stored = self.owned[key]
+        expectation = Expectation("applied", stored) if stored is not None else None
+        return self.new_write(index, "update", key, event_time, expectation)
+
+    def make_shared_update(self, index: int) -> Write:
+        key = self.rng.choice(self.load.shared_keys)
+        event_time = self.load.shared_event_time() if self.rng.random() < 0.5 else None
+        return self.new_write(index, "shared", key, event_time, None)
+
+    def make_replay(self, index: int, known: list[RecordKey]) -> Write:
+        """Send an earlier body again: mostly the record's stored one, else any."""
+        key = self.rng.choice(known)
+        stored = self.owned[key]
+        assert stored is not None
+        if self.rng.random() < 0.8:
+            original = self.last_write[key]
+        else:
+            original = self.rng.choice(
+                [write for write in self.history if write.key in self.owned]
+            )
+            key = original.key
+            stored = self.owned[key]
+        if stored is None:
+            expectation = None
+        elif original.compute_id == stored.compute_id:
+            expectation = Expectation("replayed", stored)
+        elif (
+            original.event_time is not None and original.event_time <= stored.event_time
+        ):
+            expectation = Expectation("stale", stored)
+        else:
+            # Without an event time, an older body whose content differs from the
+            # stored record's is a new write at the time the service receives it.
+            expectation = Expectation("applied", stored)
+        return Write(
+            index=index,
+            client=self.number,
+            kind="replay",
+            key=key,
+            body=original.body,
+            compute_id=original.compute_id,
+            event_time=original.event_time,
+            expectation=expectation,
+        )
+
+    def new_write(
+        self,
+        index: int,
+        kind: str,
+        key: RecordKey,
+        event_time: str | None,
+        expectation: Expectation | None,
+    ) -> Write:
+        compute_id = f"chaos-{self.load.run_id}-{index}"
+        meta: dict[str, Any] = {"source": "chaos", "compute_id": compute_id}
+        if event_time is not None:
+            meta["event_time"] = event_time
+            self.latest_time[key] = event_time
+        data = {**key.as_dict(), "features": self.make_features(index)}
+        body = json.dumps({"meta": meta, "data": data}, separators=(",", ":"))
+        return Write(
+            index=index,
+            client=self.number,
+            kind=kind,
+            key=key,
+            body=body.encode(),
+            compute_id=compute_id,
+            event_time=event_time,
+            expectation=expectation,
+        )
+
+    def make_features(self, index: int) -> dict[str, Any]:
+        # Numbers such as 50000.0 and 1e-07 come back from dynalite in another form,
+        # so they also test that the stored and published text stays the client's.
+        rng = self.rng
+        return {
+            "write_index": index,
+            "credit_score": rng.randint(300, 850),
+            "debt_to_income_ratio": round(rng.random(), 4),
+            "total_credit_limit": float(rng.randrange(1000, 100_000, 1000)),
+            "tiny": rng.choice((1e-07, 2.5e-05, 0.0)),
+            "risk_level": rng.choice(("low", "medium", "high")),
+            "is_verified": rng.random() < 0.5,
+            "embedding": [round(rng.uniform(-1, 1), 6) for _ in range(4)],
+        }
+
+    # Sending and remembering.
+
+    def send(self, write: Write) -> None:
+        """Send the write until a 2xx or a final 4xx, for at most --attempts tries."""
+        for number in range(1, self.load.max_attempts + 1):
+            time_left = self.load.load_time_left()
+            if self.load.stop.is_set() or time_left <= 0:
+                write.outcome = "abandoned"
+                return
+            sent_at = self.load.deadline.elapsed()
+            status, error, response = post_write(
+                self.load.url,
+                write.body,
+                f"{write.compute_id}.{write.index}.a{number}",
+                min(HTTP_TIMEOUT_SECONDS, max(1.0, time_left)),
+            )
+            write.attempts.append(
+                Attempt(
+                    number=number,
+                    sent_at=round(sent_at, 3),
+                    seconds=round(self.load.deadline.elapsed() - sent_at, 3),
+                    status=status,
+                    error=error,
+                    response=response,
+                )
+            )
+            if status is not None and 200 <= status < 300:
+                write.outcome = "acknowledged"
+                break
+            # A 409 means the stored record is newer, and sending the same body
+            # again would get 409 again; any other 4xx is a bad request.
+            if status is not None and 400 <= status < 500:
+                write.outcome = "stale" if status == 409 else "rejected"
+                break
+            delay = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * 2 ** (number - 1))
+            time.sleep(delay * self.rng.uniform(0.5, 1.0))
+        else:
+            write.outcome = "unacknowledged"
+        write.contradiction = contradiction(write)
+
+    def remember(self, write: Write) -> None:
+        self.history.append(write)
+        if write.key not in self.owned:
+            return
+        if write.outcome == "acknowledged":
+            response = write.response
+            self.owned[write.key] = RecordState(
+                compute_id=write.compute_id,
+                event_id=response["event_id"],
+                version=response["version"],
+                event_time=response["event_time"],
+            )
+            self.last_write[write.key] = write
+            self.latest_time[write.key] = max(
+                response["event_time"], self.latest_time.get(write.key, "")
+            )
+        elif write.outcome != "stale":
+            # The write may or may not be stored, so later responses cannot be
+            # predicted until one is acknowledged.
+            self.owned[write.key] = None
+
+
+def contradiction(write: Write) -> str | None:
+    """Describe how the final response breaks docs/api.md, or return None."""
+    if write.outcome == "rejected":
+        return f"rejected with {write.attempts[-1].status}: {write.response}"
+    expectation = write.expectation
+    if expectation is None or write.outcome not in ("acknowledged", "stale"):
+        return None
+    status = write.attempts[-1].status
+    if expectation.kind == "stale":
+        if write.outcome == "stale":
+            return None
+        return f"expected 409 for an older event time, got {status}: {write.response}"
+    if write.outcome == "stale":
+        return f"expected the write to apply, got 409: {write.response}"
+    response = write.response
+    state, version, event_id = (
+        response.get("status"),
+        response.get("version"),
+        response.get("event_id"),
+    )
+    if (status == 201) != (state == "created"):
+        return f"status {status} does not match response status {state!r}"
+    stored = expectation.stored
+    if expectation.kind == "created":
+        passed = version == 1 and state in ("created", "unchanged")
+        wanted = "version 1"
+    elif expectation.kind == "replayed":
+        assert stored is not None
+        passed = (
+            state == "unchanged"
+            and version == stored.version
+            and event_id == stored.event_id
+        )
+        wanted = f"unchanged with version {stored.version} and event {stored.event_id}"
+    else:
+        assert stored is not None
+        # "unchanged" is right too when an earlier attempt of this write was applied.
+        passed = (
+            state in ("updated", "unchanged")
+            and version == stored.version + 1
+            and event_id != stored.event_id
+        )
+        wanted = f"version {stored.version + 1} with a new event id"
+    if passed:
+        return None
+    return f"expected {wanted}, got {status} {response}"
+
+
+# --- disruptions -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Disruption:
+    """One chaos step, done or failed."""
+
+    name: str
+    started: datetime.datetime
+    offset: float  # seconds since the run started
+    seconds: float
+    detail: str
+
+
+class Chaos(threading.Thread):
+    """Runs CHAOS_STEPS while the load runs; sets ``done`` when it stops."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        stack: LocalStack,
+        service: Service,
+        load: Load,
+        done: threading.Event,
+    ):
+        super().__init__(name="chaos", daemon=True)
+        self.args = args
+        self.stack = stack
+        self.service = service
+        self.load = load
+        self.done = done
+        self.rng = random.Random(args.seed)
+        self.disruptions: list[Disruption] = []
+        self.failure: str | None = None
+
+    def run(self) -> None:
+        try:
+            for fraction, name in CHAOS_STEPS:
+                if not self.wait_for_progress(fraction):
+                    return
+                self.disrupt(name)
+        except (CheckAborted, OSError, subprocess.SubprocessError) as error:
+            self.failure = str(error)
+            logger.error("chaos: %s", error)
+            self.load.stop.set()
+        finally:
+            self.done.set()
+
+    def wait_for_progress(self, fraction: float) -> bool:
+        while self.load.progress() < fraction:
+            if self.load.stop.is_set() or self.load.load_time_left() <= 0:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def stack_time_left(self) -> float:
+        return self.load.deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS)
+
+    def disrupt(self, name: str) -> None:
+        started = datetime.datetime.now().astimezone()
+        offset = self.load.deadline.elapsed()
+        clock = time.monotonic()
+        logger.info("chaos: %s starts", name)
+        if name == "kill-worker":
+            detail = self.service.kill_worker(self.rng)
+        elif name == "kafka-outage":
+            detail = self.restart("kafka", self.args.kafka_down_seconds)
+        elif name == "dynamodb-restart":
+            detail = self.restart("dynamodb", self.args.dynamodb_down_seconds)
+        else:
+            raise ValueError(f"unknown chaos step {name!r}")
+        seconds = time.monotonic() - clock
+        logger.info("chaos: %s done in %.1f s: %s", name, seconds, detail)
+        self.disruptions.append(Disruption(name, started, offset, seconds, detail))
+
+    def restart(self, server: str, down_seconds: float) -> str:
+        stop_seconds = self.stack.run(f"stop-{server}", self.stack_time_left())
+        logger.info("chaos: %s stopped in %.1f s", server, stop_seconds)
+        time.sleep(down_seconds)
+        start_seconds = self.stack.run(f"start-{server}", self.stack_time_left())
+        return (
+            f"{server} stopped in {stop_seconds:.1f} s, down {down_seconds:g} s, "
+            f"ready again {start_seconds:.1f} s after its start"
+        )
+
+
+# --- the check ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """One message of the topic."""
+
+    event_id: str
+    event_type: str
+    version: int
+    key: RecordKey
+    features_text: str | None
+    partition: int
+    offset: int
+
+
+def read_records(
+    endpoint: str, keys: list[RecordKey]
+) -> dict[RecordKey, dict[str, Any] | None]:
+    """Read every record with a consistent read, as the low-level client returns it."""
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=botocore.config.Config(
+            connect_timeout=2,
+            read_timeout=10,
+            retries={"mode": "standard", "max_attempts": 5},
+        ),
+    )
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        items = pool.map(lambda key: read_item(client, TABLE, key), keys)
+        return dict(zip(keys, items, strict=True))
+
+
+def read_topic(bootstrap_servers: str, timeout: float) -> tuple[list[Event], list[int]]:
+    """Read every partition from the start to its end offset at the time of the call.
+
+    Returns the events and the partitions that were not read to their end in time.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"featurestore-chaos-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    events: list[Event] = []
+    deadline = time.monotonic() + timeout
+    try:
+        metadata = consumer.list_topics(TOPIC, timeout=timeout)
+        ends: dict[int, int] = {}
+        for partition in metadata.topics[TOPIC].partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(TOPIC, partition), timeout=timeout
+            )
+            if high > low:
+                ends[partition] = high
+        consumer.assign(
+            [TopicPartition(TOPIC, partition, OFFSET_BEGINNING) for partition in ends]
+        )
+        while ends and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=500, timeout=0.5):
+                partition = message.partition()
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        if message.offset() >= ends.get(partition, 0):
+                            ends.pop(partition, None)
+                    else:
+                        logger.warning("reading the topic: %s", error)
+                    continue
+                envelope = jsonio.loads(message.value())
+                features = envelope.get("features")
+                events.append(
+                    Event(
+                        event_id=envelope["event_id"],
+                        event_type=envelope["event_type"],
+                        version=envelope["version"],
+                        key=RecordKey(**envelope["key"]),
+                        features_text=(
+                            None
+                            if features is None
+                            else jsonio.dumps(features, sort_keys=True)
+                        ),
+                        partition=partition,
+                        offset=message.offset(),
+                    )
+                )
+                if message.offset() + 1 >= ends.get(partition, 0):
+                    ends.pop(partition, None)
+    finally:
+        consumer.close()
+    return events, sorted(ends)
+
+
+@dataclasses.dataclass
+class Findings:
+    """What the check found after the load."""
+
+    lost: list[tuple[Write, str]]
+    duplicate_ids: int
+    extra_copies: int
+    events: int
+    out_of_order: int
+
+
+def stored_record_problem(
+    write: Write,
+    item: dict[str, Any] | None,
+    sent_features: dict[tuple[RecordKey, str], str],
+) -> str | None:
+    """Describe how DynamoDB's record fails to reflect an acknowledged write."""
+    event_id, version = write.response["event_id"], write.response["version"]
+    if item is None:
+        return "the record is not in DynamoDB"
+    stored_version = int(item["version"]["N"])
+    stored_id = item["event_id"]["S"]
+    stored_text = jsonio.dumps(values.features_from_item(item), sort_keys=True)
+    if stored_id == event_id:
+        if stored_version != version:
+            return (
+                f"DynamoDB has event {event_id} with version {stored_version}, "
+                f"but the response gave version {version}"
+            )
+        if stored_text != write.features_text:
+            return (
+                f"DynamoDB holds other features under event {event_id}: {stored_text}"
+            )
+        return None
+    if stored_version <= version:
+        return (
+            f"DynamoDB holds version {stored_version} (event {stored_id}), not newer "
+            f"than the acknowledged version {version}"
+        )
+    compute_id = item.get("compute_id", {}).get("S", "")
+    if sent_features.get((write.key, compute_id)) != stored_text:
+        return (
+            f"DynamoDB holds version {stored_version} (compute_id {compute_id!r}), "
+            "which is no write this run sent"
+        )
+    return None
+
+
+def event_problem(write: Write, copies: list[Event]) -> str | None:
+    """Describe how the topic fails to hold an acknowledged write's event."""
+    event_id, version = write.response["event_id"], write.response["version"]
+    if not copies:
+        return f"event {event_id} is not on the topic"
+    for copy in copies:
+        if (
+            copy.version != version
+            or copy.key != write.key
+            or copy.features_text != write.features_text
+        ):
+            return (
+                f"event {event_id} at partition {copy.partition} offset "
+                f"{copy.offset} has version {copy.version}, key {copy.key} or "
+                "features that differ from the write"
+            )
+    return None
+
+
+def check_writes(
+    writes: list[Write],
+    items: dict[RecordKey, dict[str, Any] | None],
+    events: list[Event],
+) -> Findings:
+    """Check every acknowledged write against DynamoDB and the topic."""
+    acknowledged = [write for write in writes if write.outcome == "acknowledged"]
+    sent_features = {
+        (write.key, write.compute_id): write.features_text for write in writes
+    }
+    copies: dict[str, list[Event]] = collections.defaultdict(list)
+    for event in events:
+        copies[event.event_id].append(event)
+    # Two acknowledged writes of one record with one version mean that DynamoDB
+    # applied one over the other without counting it.
+    ids_by_version: dict[tuple[RecordKey, int], set[str]] = collections.defaultdict(set)
+    for write in acknowledged:
+        ids_by_version[write.key, write.response["version"]].add(
+            write.response["event_id"]
+        )
+
+    lost: list[tuple[Write, str]] = []
+    for write in acknowledged:
+        problems = [
+            stored_record_problem(write, items.get(write.key), sent_features),
+            event_problem(write, copies.get(write.response["event_id"], [])),
+        ]
+        if len(ids_by_version[write.key, write.response["version"]]) > 1:
+            problems.append(
+                f"another acknowledged write of this record got version "
+                f"{write.response['version']}"
+            )
+        reasons = [problem for problem in problems if problem is not None]
+        if reasons:
+            lost.append((write, "; ".join(reasons)))
+
+    return Findings(
+        lost=lost,
+        duplicate_ids=sum(1 for found in copies.values() if len(found) > 1),
+        extra_copies=sum(len(found) - 1 for found in copies.values()),
+        events=len(events),
+        out_of_order=count_out_of_order(events),
+    )
+
+
+def count_out_of_order(events: list[Event]) -> int:
+    """Count first copies of events that follow a higher version of their record.
+
+    docs/api.md allows this when two workers write one record at once, so it is
+    reported, not failed.
+    """
+    highest: dict[RecordKey, int] = {}
+    seen: set[str] = set()
+    count = 0
+    for event in sorted(events, key=lambda event: (event.partition, event.offset)):
+        if event.event_id in seen:
+            continue
+        seen.add(event.event_id)
+        if event.version < highest.get(event.key, 0):
+            count += 1
+        highest[event.key] = max(event.version, highest.get(event.key, 0))
+    return count
+
+
+# --- the run -----------------------------------------------------------------------
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options: list[tuple[str, type, Any, str]] = [
+        ("--writes", int, 3000, "write requests to send"),
+        ("--clients", int, 16, "concurrent client threads"),
+        ("--attempts", int, 20, "maximum attempts per write request"),
+        (
+            "--max-seconds",
+            float,
+            600,
+            "time limit of the whole run in seconds, start-up and check included",
+        ),
+        ("--kafka-down-seconds", float, 3, "seconds the Kafka broker stays stopped"),
+        ("--dynamodb-down-seconds", float, 1, "seconds dynalite stays stopped"),
+        ("--dynamodb-port", int, 58000, "dynalite port on 127.0.0.1"),
+        ("--kafka-port", int, 59092, "Kafka listener port on 127.0.0.1"),
+        ("--kafka-controller-port", int, 59093, "KRaft controller port on 127.0.0.1"),
+        ("--service-port", int, 58015, "gunicorn port on 127.0.0.1"),
+    ]
+    for name, kind, default, text in options:
+        parser.add_argument(
+            name, type=kind, default=default, help=f"{text} (default: {default})"
+        )
+    parser.add_argument(
+        "--seed", type=int, help="seed of the write mix (default: a random one)"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the run's folder even when it passes"
+    )
+    args = parser.parse_args()
+    if args.writes < 1 or args.clients < 1 or args.attempts < 1:
+        parser.error("--writes, --clients and --attempts must be at least 1")
+    shortest = 2 * (CHECK_SECONDS + TEARDOWN_SECONDS)
+    if args.max_seconds < shortest:
+        parser.error(f"--max-seconds must be at least {shortest}")
+    if args.seed is None:
+        args.seed = random.randrange(1_000_000)
+    return args
+
+
+def raise_keyboard_interrupt(signal_number: int, frame: Any) -> None:
+    # Turns SIGTERM, as from a CI runner, into the Ctrl-C path that stops the servers.
+    raise KeyboardInterrupt(f"signal {signal_number}")
+
+
+def run_load(
+    args: argparse.Namespace, stack: LocalStack, service: Service, deadline: Deadline
+) -> tuple[Load, Chaos]:
+    """Send the writes while the chaos thread disrupts the servers."""
+    stop, chaos_done = threading.Event(), threading.Event()
+    load = Load(args, service.url, deadline, stop, chaos_done)
+    chaos = Chaos(args, stack, service, load, chaos_done)
+    clients = [Client(number, load, args.seed) for number in range(args.clients)]
+    logger.info(
+        "sending %d writes from %d clients (seed %d, entity values start with %s)",
+        args.writes,
+        args.clients,
+        args.seed,
+        load.run_id,
+    )
+    try:
+        chaos.start()
+        for client in clients:
+            client.start()
+        next_report = time.monotonic() + 10
+        for client in clients:
+            while client.is_alive():
+                client.join(timeout=0.5)
+                if time.monotonic() >= next_report:
+                    next_report += 10
+                    log_progress(load)
+        chaos.join(timeout=max(1.0, deadline.remaining(TEARDOWN_SECONDS)))
+    finally:
+        stop.set()
+    return load, chaos
+
+
+def log_progress(load: Load) -> None:
+    logger.info(
+        "progress: %d of %d writes answered, %d acknowledged, %d retries so far",
+        load.answered,
+        load.total,
+        load.counts()["acknowledged"],
+        load.retries(),
+    )
+
+
+def run_check(
+    args: argparse.Namespace, load: Load, deadline: Deadline
+) -> tuple[Findings, list[int]]:
+    """Read DynamoDB and the topic, and check the acknowledged writes against both."""
+    keys = sorted(
+        {write.key for write in load.writes if write.outcome == "acknowledged"},
+        key=lambda key: (key.entity_value, key.category),
+    )
+    logger.info("reading %d records from DynamoDB", len(keys))
+    items = read_records(f"http://{HOST}:{args.dynamodb_port}", keys)
+    logger.info("reading topic %s from its start", TOPIC)
+    try:
+        events, unread = read_topic(
+            f"{HOST}:{args.kafka_port}", max(5.0, deadline.remaining(TEARDOWN_SECONDS))
+        )
+    except KafkaException as error:
+        raise CheckAborted(f"reading topic {TOPIC} failed: {error}") from error
+    if unread:
+        logger.error(
+            "partitions %s of %s were not read to their end in time, so events "
+            "reported missing may be there",
+            unread,
+            TOPIC,
+        )
+    return check_writes(load.writes, items, events), unread
+
+
+def print_summary(
+    args: argparse.Namespace,
+    load: Load,
+    chaos: Chaos,
+    findings: Findings | None,
+    timings: dict[str, float],
+) -> None:
+    writes = load.writes
+    outcomes = collections.Counter(write.outcome for write in writes)
+    kinds = collections.Counter(write.kind for write in writes)
+    retry_causes = collections.Counter(
+        f"{attempt.status} {attempt.error}"
+        if attempt.status is not None
+        else f"no response ({attempt.error})"
+        for write in writes
+        for attempt in write.attempts
+        if attempt.status is None or attempt.status >= 500
+    )
+    unacknowledged = [write for write in writes if write.outcome == "unacknowledged"]
+    contradicted = [write for write in writes if write.contradiction]
+    row = "  {:<32}{}".format
+    indent = " " * 34
+
+    print()
+    print("chaos check of the write guarantee")
+    print(row("writes sent", f"{len(writes)} of {args.writes} (seed {args.seed})"))
+    print(indent + ", ".join(f"{kind} {kinds[kind]}" for kind in sorted(kinds)))
+    with_time = sum(1 for write in writes if write.event_time is not None)
+    print(indent + f"{with_time} with meta.event_time")
+    print(row("acknowledged (2xx)", outcomes["acknowledged"]))
+    print(row("stale (409, allowed)", outcomes["stale"]))
+    retried = sum(1 for write in writes if len(write.attempts) > 1)
+    print(row("retried", f"{load.retries()} retry attempts on {retried} writes"))
+    for cause, count in retry_causes.most_common():
+        print(indent + f"{count} x {cause}")
+    print(row("lost", len(findings.lost) if findings else "not checked"))
+    print(row("unacknowledged after retries", len(unacknowledged)))
+    print(row("contradicting docs/api.md", len(contradicted)))
+    if outcomes["abandoned"] or len(writes) < args.writes:
+        not_sent = args.writes - len(writes)
+        abandoned = outcomes["abandoned"]
+        print(
+            row(
+                "stopped by the time limit",
+                f"{abandoned} abandoned, {not_sent} not sent",
+            )
+        )
+    if findings is not None:
+        print(
+            row(
+                "duplicate events",
+                f"{findings.duplicate_ids} event ids appear more than once "
+                f"({findings.extra_copies} extra copies among "
+                f"{findings.events} events)",
+            )
+        )
+        print(
+            row("events after a higher version", f"{findings.out_of_order} (allowed)")
+        )
+    print("  disruptions")
+    for disruption in chaos.disruptions:
+        started = disruption.started.strftime("%H:%M:%S.%f")[:-3]
+        print(
+            f"    {started} (+{disruption.offset:.1f} s, {disruption.seconds:.1f} s) "
+            f"{disruption.name}: {disruption.detail}"
+        )
+    planned = collections.Counter(name for _, name in CHAOS_STEPS)
+    done = collections.Counter(disruption.name for disruption in chaos.disruptions)
+    for name, count in (planned - done).items():
+        print(f"    {name}: {count} not done")
+    if chaos.failure:
+        print(f"    failed: {chaos.failure}")
+    times = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
+    print(row("wall time", times))
+
+    if findings is not None:
+        print_writes("lost", findings.lost)
+    print_writes(
+        "unacknowledged after retries", [(write, "") for write in unacknowledged]
+    )
+    print_writes(
+        "contradicting docs/api.md",
+        [(write, write.contradiction or "") for write in contradicted],
+    )
+
+
+def print_writes(title: str, listed: list[tuple[Write, str]], limit: int = 10) -> None:
+    """Print the first writes of a list with every attempt, to reproduce them."""
+    if listed:
+        print(f"\nfirst {min(limit, len(listed))} of {len(listed)} {title}:")
+    for write, reason in listed[:limit]:
+        key = write.key
+        print(
+            f"  write {write.index} ({write.kind}, client {write.client}, compute_id "
+            f"{write.compute_id}, event_time {write.event_time}) to record "
+            f"{key.entity_value}/{key.category}"
+        )
+        if reason:
+            print(f"    {reason}")
+        for attempt in write.attempts:
+            response = attempt.response or {}
+            if attempt.status is not None and attempt.status < 300:
+                result = (
+                    f"{response.get('status')} version {response.get('version')} "
+                    f"event {response.get('event_id')}"
+                )
+            else:
+                result = attempt.error
+            print(
+                f"    attempt {attempt.number} at +{attempt.sent_at:.2f} s: "
+                f"{attempt.status} {result} after {attempt.seconds:.2f} s"
+            )
+
+
+def write_log(directory: pathlib.Path, writes: list[Write]) -> None:
+    with (directory / "writes.jsonl").open("w") as log:
+        for write in sorted(writes, key=lambda write: write.index):
+            log.write(json.dumps(write.as_log_entry()) + "\n")
+
+
+def run(
+    args: argparse.Namespace,
+    directory: pathlib.Path,
+    stack: LocalStack,
+    service: Service,
+    deadline: Deadline,
+) -> int:
+    """Start the servers, run the load and the check; return the exit status."""
+    timings: dict[str, float] = {}
+    start_up_limit = deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS)
+    stack.run("up", start_up_limit)
+    service.create_table_and_topic(deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS))
+    service.start(min(60.0, deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS)))
+    timings["start-up"] = deadline.elapsed()
+    logger.info("stack and service ready after %.1f s", timings["start-up"])
+
+    load, chaos = run_load(args, stack, service, deadline)
+    timings["load"] = deadline.elapsed() - timings["start-up"]
+    write_log(directory, load.writes)
+
+    findings, unread = None, []
+    if chaos.failure is None:
+        check_started = deadline.elapsed()
+        findings, unread = run_check(args, load, deadline)
+        timings["check"] = deadline.elapsed() - check_started
+    timings["total"] = deadline.elapsed()
+    print_summary(args, load, chaos, findings, timings)
+
+    failed = (
+        (findings is not None and findings.lost)
+        or any(write.outcome == "unacknowledged" for write in load.writes)
+        or any(write.contradiction for write in load.writes)
+    )
+    finished = (
+        findings is not None
+        and not unread
+        and len(chaos.disruptions) == len(CHAOS_STEPS)
+        and load.client_failures == 0
+        and len(load.writes) == args.writes
+        and all(write.outcome != "abandoned" for write in load.writes)
+    )
+    if failed:
+        print("\nresult: FAIL")
+        return 1
+    if not finished:
+        print("\nresult: INCOMPLETE, the check did not run to its end")
+        return 2
+    print("\nresult: PASS")
+    return 0
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s.%(msecs)03d %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    args = parse_arguments()
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    deadline = Deadline(args.max_seconds)
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="featurestore-chaos-"))
+    stack = LocalStack(directory, args)
+    service = Service(directory, args)
+    logger.info("run folder %s", directory)
+    status = 2
+    try:
+        status = run(args, directory, stack, service, deadline)
+    except CheckAborted as error:
+        logger.error("check aborted: %s", error)
+    except KeyboardInterrupt:
+        logger.error("interrupted; stopping the servers")
+    finally:
+        service.stop()
+        try:
+            stack.run("down", TEARDOWN_SECONDS + 30)
+        except CheckAborted as error:
+            logger.error("stopping the stack failed: %s", error)
+            status = 2
+    if status == 0 and not args.keep:
+        shutil.rmtree(directory, ignore_errors=True)
+    else:
+        logger.info("kept the servers' logs and writes.jsonl in %s", directory)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
