@@ -51,7 +51,7 @@ class UnusableNumber:
 
     @property
     def is_finite_literal(self) -> bool:
-        """Tell a too-large literal like 1e999999999999999999999 from NaN or Infinity."""
+        """Tell a literal like 1e999999999999999999999 from NaN or Infinity."""
         return self.text not in ("NaN", "Infinity", "-Infinity")
 
     def __repr__(self) -> str:
@@ -85,9 +85,9 @@ def loads(text: str | bytes) -> Any:
     """Decode JSON text, keeping numbers with a fraction or exponent as NumberText.
 
     ``NaN``, ``Infinity`` and numbers too large for Python's decimal module become
-    UnusableNumber values for validation to reject by field. Bytes that are not UTF-8 are rejected, and nesting deeper than
-    Python's recursion limit is rejected as invalid JSON rather than raising
-    RecursionError.
+    UnusableNumber values for validation to reject by field. Bytes that are not
+    UTF-8 are rejected, and nesting deeper than Python's recursion limit is rejected
+    as invalid JSON rather than raising RecursionError.
     """
     try:
         return simplejson.loads(
