@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 
 from featurestore import cli, errors, logs, metrics, schemas
-from featurestore.api import Api, docs_page, entities, health, items
+from featurestore.api import Api, docs_page, entities, health, items, parsing
 from featurestore.clients import ClientRegistry
 from featurestore.config import load_settings, unknown_variables
 from featurestore.jsonio import FlaskJSONProvider
@@ -49,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     logs.init_app(app)
     metrics.init_app(app)
+    parsing.init_app(app)
     cli.init_app(app)
 
     # The OpenAPI document at /openapi.json comes from the views' own schemas.

@@ -48,6 +48,7 @@ class Settings:
     librdkafka: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     max_body_bytes: int = 4 * 1024 * 1024
+    body_read_timeout: float = 10.0
     batch_concurrency: int = 16
     batch_timeout: float = 10.0
     tombstone_retention_seconds: int = 7 * 86_400
@@ -148,6 +149,7 @@ _PARSERS = {
     "kafka_linger_ms": _parse_non_negative_int,
     "kafka_max_message_bytes": _parse_positive_int,
     "max_body_bytes": _parse_positive_int,
+    "body_read_timeout": _parse_positive_float,
     "batch_concurrency": _parse_positive_int,
     "batch_timeout": _parse_positive_float,
     "tombstone_retention_seconds": _parse_positive_int,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import pytest
 
@@ -76,3 +77,77 @@ def test_metrics_sum_over_workers(service_factory, seed_request):
 
     assert len(_serving_pids(service)) == 2
     assert counts == [sent] * 4
+
+
+def _raw_request(service, head: bytes, body_parts: list[bytes], pause: float = 0):
+    """Send raw HTTP bytes to the service and return the status and decoded body."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+        sock.sendall(head)
+        for part in body_parts:
+            sock.sendall(part)
+            time.sleep(pause)
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < int(
+            _header(reply, b"content-length") or 0
+        ):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head_text, _, body = reply.partition(b"\r\n\r\n")
+    return int(head_text.split()[1]), json.loads(body)
+
+
+def _header(reply: bytes, name: bytes) -> bytes | None:
+    for line in reply.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+CHUNKED_HEAD = (
+    b"POST /api/v1/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+)
+
+
+def test_chunked_body_over_limit_is_413(service_factory, seed_body):
+    service = service_factory().start()
+    chunk = b" " * (1024 * 1024)
+    parts = [f"{len(seed_body):x}\r\n{seed_body}\r\n".encode()]
+    parts += [f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"] * 5
+    parts.append(b"0\r\n\r\n")
+
+    status, body = _raw_request(service, CHUNKED_HEAD, parts)
+
+    assert status == 413
+    assert body["error"]["code"] == "payload_too_large"
+    assert "4194304" in body["error"]["message"]
+
+
+def test_malformed_chunk_is_400(service_factory):
+    service = service_factory().start()
+
+    status, body = _raw_request(service, CHUNKED_HEAD, [b"zz\r\n{}\r\n0\r\n\r\n"])
+
+    assert status == 400
+    assert "could not be read" in body["error"]["message"]
+
+
+def test_short_body_times_out_with_408(service_factory):
+    service = service_factory().start("--threads", "1", body_read_timeout="1")
+    head = (
+        b"POST /api/v1/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 1000\r\nConnection: close\r\n\r\n"
+    )
+
+    status, body = _raw_request(service, head, [b'{"meta":'])
+
+    assert status == 408
+    assert body["error"]["code"] == "request_timeout"
+    with urllib.request.urlopen(f"{service.url}/health", timeout=5) as reply:
+        assert reply.status == 200

@@ -361,6 +361,42 @@ WRITE_CASES = [
         "data.category",
         "1 to 64",
     ),
+    (
+        "lone surrogate in entity value",
+        json.dumps(SEED).replace("user-1", "user\\ud800"),
+        "application/json",
+        400,
+        "invalid_request",
+        "data.entity_value",
+        "lone",
+    ),
+    (
+        "lone surrogate in source",
+        json.dumps(SEED).replace("prediction_service", "x\\udfff"),
+        "application/json",
+        400,
+        "invalid_request",
+        "meta.source",
+        "lone",
+    ),
+    (
+        "lone surrogate in feature name",
+        _features('{"a\\udc00": 1}'),
+        "application/json",
+        400,
+        "invalid_request",
+        "data.features.a\\udc00",
+        "lone",
+    ),
+    (
+        "lone surrogate in list",
+        _features('{"tags": ["ok", "\\ud800"]}'),
+        "application/json",
+        400,
+        "invalid_request",
+        "data.features.tags.1",
+        "lone",
+    ),
     # Feature names
     (
         "feature name space",
@@ -534,6 +570,12 @@ def test_bad_write_rejected(
 
 
 READ_CASES = [
+    (
+        "repeated parameter",
+        {"entity_type": "t", "entity_value": ["v", "w"], "category": "c"},
+        "entity_value",
+        "more than once",
+    ),
     (
         "missing entity value",
         {"entity_type": "t", "category": "c"},
