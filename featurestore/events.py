@@ -160,8 +160,15 @@ class Publisher:
                 "retry the request."
             ) from exc
         except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() == KafkaError._MSG_TIMED_OUT:
+                # message.timeout.ms equals the wait, so either may expire first.
+                raise KafkaUnavailable(
+                    f"Kafka did not acknowledge the event within {self._timeout:g} s; "
+                    "retry the request."
+                ) from exc
             raise KafkaUnavailable(
-                f"Kafka rejected the event ({exc.args[0].name()}); retry the request."
+                f"Kafka rejected the event ({error.name()}); retry the request."
             ) from exc
 
     def publish(self, key: str, envelope: Mapping[str, Any]) -> None:
