@@ -110,6 +110,26 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "_schema": [str(messages)]}
 
 
+# An error answer echoes field paths from the request; these bound its size, since
+# a body of thousands of unknown, long field names would otherwise come back whole.
+MAX_DETAIL_FIELDS = 100
+MAX_DETAIL_PATH_CHARS = 300
+
+
+def _bounded(details: Mapping[str, Any]) -> dict[str, Any]:
+    bounded = {}
+    for path, messages in list(details.items())[:MAX_DETAIL_FIELDS]:
+        if len(path) > MAX_DETAIL_PATH_CHARS:
+            path = path[:MAX_DETAIL_PATH_CHARS] + "..."
+        bounded[path] = messages
+    if len(details) > MAX_DETAIL_FIELDS:
+        bounded["_more"] = [
+            f"{len(details) - MAX_DETAIL_FIELDS} more fields have errors; fix the "
+            "ones above and send the request again."
+        ]
+    return bounded
+
+
 def error_response(
     status: int,
     code: str,
@@ -118,7 +138,7 @@ def error_response(
     extra: Mapping[str, Any] | None = None,
 ) -> Response:
     """Build the JSON error response, with a Retry-After header on a 503."""
-    body = {"code": code, "message": message, "details": dict(details or {})}
+    body = {"code": code, "message": message, "details": _bounded(details or {})}
     body.update(extra or {})
     response = jsonify({"error": body})
     response.status_code = status

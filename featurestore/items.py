@@ -22,7 +22,7 @@ import botocore.exceptions
 
 from featurestore import jsonio, values
 from featurestore.errors import DynamoDBUnavailable, InvalidRequest, PayloadTooLarge
-from featurestore.records import RecordKey, StoredRecord
+from featurestore.records import RecordKey, StoredRecord, WriteRequest
 
 logger = logging.getLogger(__name__)
 
@@ -124,17 +124,27 @@ def record_from_item(item: dict[str, Any]) -> StoredRecord:
     )
 
 
-def item_size(key: RecordKey, attribute_values: dict[str, Any]) -> int:
-    """Estimate the item size of a write from its key and expression values."""
+# Upper bound of everything in an item but its key, features and number_text:
+# names and values of the event time, ids, hash, timestamps, version and flags,
+# plus source and compute_id at their 256-character maximum in 4-byte characters.
+_OTHER_ATTRIBUTES_BYTES = 512 + 2 * 256 * 4
+
+
+def check_record_size(request: WriteRequest) -> None:
+    """Raise PayloadTooLarge when the item of a write could exceed DynamoDB's limit."""
+    features, number_text = values.features_to_attributes(request.features)
     size = sum(
         values.attribute_size(name, attribute)
-        for name, attribute in key_attributes(key).items()
+        for name, attribute in key_attributes(request.key).items()
     )
-    # Attribute names are at most 13 bytes; "content_hash" is the longest.
-    return size + sum(
-        values.attribute_size("content_hash!", attribute)
-        for attribute in attribute_values.values()
-    )
+    size += values.attribute_size("features", features)
+    size += values.attribute_size("number_text", number_text)
+    size += _OTHER_ATTRIBUTES_BYTES
+    if size > MAX_ITEM_BYTES:
+        raise PayloadTooLarge(
+            f"The record is about {size} bytes, more than DynamoDB's "
+            f"{MAX_ITEM_BYTES} byte item limit; send fewer or smaller features."
+        )
 
 
 class UpdateBuilder:

@@ -20,6 +20,7 @@ from featurestore.clients import ClientRegistry
 from featurestore.config import Settings
 from featurestore.errors import FeatureStoreError, NotFound, StaleWrite
 from featurestore.events import DELETED, Publisher, build_envelope, check_event_size
+from featurestore.items import check_record_size
 from featurestore.reads import RecordReader
 from featurestore.records import (
     RecordKey,
@@ -66,6 +67,7 @@ def _apply_write(
     registry: ClientRegistry,
     request: WriteRequest,
     request_id: str | None,
+    now: datetime.datetime,
 ) -> tuple[WriteOutcome, Future[None]]:
     """Store one write and queue its event; return the outcome and delivery future.
 
@@ -73,7 +75,7 @@ def _apply_write(
     publishes the events of one record in the order DynamoDB applied them.
     """
     with registry.key_lock(request.key.entity_id + "#" + request.key.category):
-        outcome = store.write(request, request_id=request_id, now=_now())
+        outcome = store.write(request, request_id=request_id, now=now)
         record = outcome.record
         delivered = publisher.send(record.key.entity_id, build_envelope(record))
     return outcome, delivered
@@ -92,7 +94,7 @@ def write(request: WriteRequest, *, request_id: str | None) -> WriteOutcome:
     publisher = registry.publisher()
     try:
         outcome, delivered = _apply_write(
-            _store(settings, registry), publisher, registry, request, request_id
+            _store(settings, registry), publisher, registry, request, request_id, _now()
         )
     except StaleWrite:
         metrics.RECORDS.labels(request.key.category, "stale").inc()
@@ -189,7 +191,21 @@ def write_batch(
         for index, details in invalid.items()
     }
 
-    winners, superseded = _batch_winners(requests, _now())
+    # Items without an event time all get the time the batch was received.
+    now = _now()
+    sized = []
+    for index, request in requests:
+        try:
+            check_event_size(jsonio.dumps(request.features), settings)
+            check_record_size(request)
+        except FeatureStoreError as error:
+            # Rejected before the same-key reduction, so that an oversized item
+            # never supersedes a valid older one.
+            results[index] = BatchItemResult(index, "invalid", error=_error_body(error))
+            continue
+        sized.append((index, request))
+
+    winners, superseded = _batch_winners(sized, now)
     for index, winner in superseded.items():
         results[index] = BatchItemResult(
             index,
@@ -206,8 +222,7 @@ def write_batch(
         index, request = item
         if time.monotonic() > deadline:
             raise _BatchTimeout(settings.batch_timeout)
-        check_event_size(jsonio.dumps(request.features), settings)
-        return _apply_write(store, publisher, registry, request, request_id)
+        return _apply_write(store, publisher, registry, request, request_id, now)
 
     pending = [(item[0], registry.executor().submit(apply, item)) for item in winners]
     sent: list[tuple[int, WriteOutcome, Future[None]]] = []

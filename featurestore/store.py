@@ -15,15 +15,14 @@ from typing import Any
 import botocore.exceptions
 
 from featurestore import values
-from featurestore.errors import DynamoDBUnavailable, PayloadTooLarge, StaleWrite
+from featurestore.errors import DynamoDBUnavailable, StaleWrite
 from featurestore.items import (
     CLIENT_ERRORS,
-    MAX_ITEM_BYTES,
     UpdateBuilder,
+    check_record_size,
     content_hash,
     error_code,
     is_live,
-    item_size,
     key_attributes,
     record_from_item,
     translate_error,
@@ -77,6 +76,7 @@ class FeatureStore:
         (same compute_id and features, and the same event time when one is given)
         changes nothing and returns the stored record with status ``unchanged``.
         """
+        check_record_size(request)
         meta = request.meta
         event_time = meta.event_time or now
         event_time_us = epoch_micros(event_time)
@@ -121,12 +121,6 @@ class FeatureStore:
                 f"{stored_hash} <> {new_hash})"
             )
 
-        size = item_size(request.key, update.values)
-        if size > MAX_ITEM_BYTES:
-            raise PayloadTooLarge(
-                f"The record is about {size} bytes, more than DynamoDB's "
-                f"{MAX_ITEM_BYTES} byte item limit; send fewer or smaller features."
-            )
         try:
             old = self._update(request.key, update, condition)
         except botocore.exceptions.ClientError as exc:
@@ -193,7 +187,7 @@ class FeatureStore:
                 return DeleteOutcome("missing", tombstone)
             if not is_live(item, now_seconds):
                 return DeleteOutcome("missing", None)
-            raise self._stale(item) from exc
+            raise self._stale(item, field="event_time") from exc
 
         record = dataclasses.replace(record, version=int(old["version"]["N"]) + 1)
         return DeleteOutcome("deleted", record)
@@ -302,15 +296,13 @@ class FeatureStore:
         raise self._stale(item)
 
     @staticmethod
-    def _stale(item: dict[str, Any]) -> StaleWrite:
+    def _stale(item: dict[str, Any], field: str = "meta.event_time") -> StaleWrite:
         stored_time = item["event_time"]["S"]
         return StaleWrite(
             f"The stored record has a newer event time ({stored_time}); "
             "this request was not applied.",
             details={
-                "meta.event_time": [
-                    f"Older than the stored record's event time {stored_time}."
-                ]
+                field: [f"Older than the stored record's event time {stored_time}."]
             },
             extra={"stored_event_time": stored_time},
         )

@@ -59,6 +59,7 @@ from typing import Any
 
 import boto3
 import botocore.config
+import botocore.exceptions
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -107,6 +108,16 @@ class CheckAborted(Exception):
     """Raised when the check cannot run to its end: a server or a step failed."""
 
 
+class ServerExited(CheckAborted):
+    """Raised when dynalite or Kafka is found down outside a planned stop."""
+
+    def __init__(self, server: str, log_tail: str):
+        super().__init__(
+            f"{server} exited outside a planned stop; its log ends with:\n{log_tail}"
+        )
+        self.server = server
+
+
 class Deadline:
     """The end of the run in time.monotonic() seconds."""
 
@@ -129,6 +140,7 @@ class LocalStack:
     """This run's own dynalite and Kafka, driven through scripts/stack."""
 
     def __init__(self, directory: pathlib.Path, args: argparse.Namespace):
+        self.directory = directory
         self.log_path = directory / "stack.log"
         self.env = {
             **os.environ,
@@ -168,6 +180,36 @@ class LocalStack:
                 f"{result.returncode}; see {self.log_path}"
             )
         return time.monotonic() - started
+
+    def status(self) -> dict[str, str]:
+        """Return each server's state from scripts/stack status: up, down or other.
+
+        "not answering" with a live process counts as other, because dynalite under
+        load can miss the status command's 2 s ListTables limit.
+        """
+        output = subprocess.run(
+            [str(STACK_SCRIPT), "status"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        ).stdout
+        states = {}
+        for line in output.splitlines():
+            server, _, state = line.partition(": ")
+            states[server] = state.split(" (")[0]
+        return states
+
+    def log_tail(self, server: str, lines: int = 12) -> str:
+        name = "dynalite" if server == "dynalite" else "kafka"
+        path = self.directory / "stack" / "logs" / f"{name}.log"
+        try:
+            text = path.read_text(errors="replace")
+        except OSError as error:
+            return f"(no log: {error})"
+        return "\n".join(text.splitlines()[-lines:])
 
 
 class Service:
@@ -447,6 +489,8 @@ class Load:
         self.deadline = deadline
         self.stop = stop
         self.chaos_done = chaos_done
+        # Set by run_load when every client thread has ended.
+        self.finished = threading.Event()
         self.hold_from = int(self.total * HOLD_FRACTION)
         self.writes: list[Write] = []
         self.answered = 0
@@ -776,7 +820,10 @@ class Disruption:
 
 
 class Chaos(threading.Thread):
-    """Runs CHAOS_STEPS while the load runs; sets ``done`` when it stops."""
+    """Runs CHAOS_STEPS while the load runs, and watches that no server exits.
+
+    Sets ``done`` after the last step, then keeps watching until ``load.finished``.
+    """
 
     def __init__(
         self,
@@ -795,6 +842,8 @@ class Chaos(threading.Thread):
         self.rng = random.Random(args.seed)
         self.disruptions: list[Disruption] = []
         self.failure: str | None = None
+        self.exited_server: str | None = None
+        self._next_watch = 0.0
 
     def run(self) -> None:
         try:
@@ -802,6 +851,14 @@ class Chaos(threading.Thread):
                 if not self.wait_for_progress(fraction):
                     return
                 self.disrupt(name)
+            self.done.set()
+            while not self.load.finished.wait(0.05):
+                self.watch_servers()
+        except ServerExited as error:
+            self.exited_server = error.server
+            self.failure = str(error)
+            logger.error("chaos: %s", error)
+            self.load.stop.set()
         except (CheckAborted, OSError, subprocess.SubprocessError) as error:
             self.failure = str(error)
             logger.error("chaos: %s", error)
@@ -813,8 +870,27 @@ class Chaos(threading.Thread):
         while self.load.progress() < fraction:
             if self.load.stop.is_set() or self.load.load_time_left() <= 0:
                 return False
-            time.sleep(0.02)
+            self.watch_servers()
+            time.sleep(0.05)
         return True
+
+    def watch_servers(self) -> None:
+        """Raise ServerExited when dynalite or Kafka is down outside a chaos step.
+
+        Checked once a second. Without this, the clients would retry against a
+        dead server until the time limit.
+        """
+        if time.monotonic() < self._next_watch:
+            return
+        self._next_watch = time.monotonic() + 1.0
+        for server, state in self.stack.status().items():
+            if state == "down":
+                raise ServerExited(server, self.stack.log_tail(server))
+        if self.service.process is not None and self.service.process.poll() is not None:
+            raise CheckAborted(
+                f"gunicorn's master exited with status "
+                f"{self.service.process.returncode}; see {self.service.log_path}"
+            )
 
     def stack_time_left(self) -> float:
         return self.load.deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS)
@@ -1151,8 +1227,10 @@ def run_load(
                 if time.monotonic() >= next_report:
                     next_report += 10
                     log_progress(load)
+        load.finished.set()
         chaos.join(timeout=max(1.0, deadline.remaining(TEARDOWN_SECONDS)))
     finally:
+        load.finished.set()
         stop.set()
     return load, chaos
 
@@ -1176,7 +1254,15 @@ def run_check(
         key=lambda key: (key.entity_value, key.category),
     )
     logger.info("reading %d records from DynamoDB", len(keys))
-    items = read_records(f"http://{HOST}:{args.dynamodb_port}", keys)
+    try:
+        items = read_records(f"http://{HOST}:{args.dynamodb_port}", keys)
+    except (
+        botocore.exceptions.BotoCoreError,
+        botocore.exceptions.ClientError,
+    ) as error:
+        raise CheckAborted(
+            f"reading the records from dynalite failed: {error}"
+        ) from error
     logger.info("reading topic %s from its start", TOPIC)
     try:
         events, unread = read_topic(
@@ -1314,6 +1400,37 @@ def write_log(directory: pathlib.Path, writes: list[Write]) -> None:
             log.write(json.dumps(write.as_log_entry()) + "\n")
 
 
+def incomplete_reasons(
+    args: argparse.Namespace,
+    load: Load,
+    chaos: Chaos,
+    findings: Findings | None,
+    unread: list[int],
+) -> list[str]:
+    """List why the run did not test everything it should have."""
+    reasons = []
+    if chaos.exited_server is not None:
+        reasons.append(f"{chaos.exited_server} exited during the load")
+    elif chaos.failure is not None:
+        reasons.append(f"a chaos step failed: {chaos.failure}")
+    if len(chaos.disruptions) < len(CHAOS_STEPS):
+        reasons.append(
+            f"{len(chaos.disruptions)} of {len(CHAOS_STEPS)} disruptions were done"
+        )
+    if load.client_failures:
+        reasons.append(f"{load.client_failures} client threads failed")
+    unfinished = args.writes - sum(
+        1 for write in load.writes if write.outcome != "abandoned"
+    )
+    if unfinished:
+        reasons.append(f"{unfinished} writes were not sent or not finished")
+    if findings is None:
+        reasons.append("DynamoDB and Kafka were not checked")
+    if unread:
+        reasons.append(f"partitions {unread} were not read to their end")
+    return reasons
+
+
 def run(
     args: argparse.Namespace,
     directory: pathlib.Path,
@@ -1335,7 +1452,12 @@ def run(
     write_log(directory, load.writes)
 
     findings, unread = None, []
-    if chaos.failure is None:
+    if chaos.exited_server is not None:
+        # The records acknowledged before the exit are on disk, so the check can
+        # still read them; the run stays incomplete.
+        logger.info("starting %s again to read what it stored", chaos.exited_server)
+        stack.run("up", deadline.remaining(CHECK_SECONDS))
+    if chaos.failure is None or chaos.exited_server is not None:
         check_started = deadline.elapsed()
         findings, unread = run_check(args, load, deadline)
         timings["check"] = deadline.elapsed() - check_started
@@ -1347,19 +1469,12 @@ def run(
         or any(write.outcome == "unacknowledged" for write in load.writes)
         or any(write.contradiction for write in load.writes)
     )
-    finished = (
-        findings is not None
-        and not unread
-        and len(chaos.disruptions) == len(CHAOS_STEPS)
-        and load.client_failures == 0
-        and len(load.writes) == args.writes
-        and all(write.outcome != "abandoned" for write in load.writes)
-    )
+    gaps = incomplete_reasons(args, load, chaos, findings, unread)
     if failed:
         print("\nresult: FAIL")
         return 1
-    if not finished:
-        print("\nresult: INCOMPLETE, the check did not run to its end")
+    if gaps:
+        print(f"\nresult: INCOMPLETE, {'; '.join(gaps)}")
         return 2
     print("\nresult: PASS")
     return 0

@@ -366,3 +366,36 @@ def test_write_older_than_delete_is_409(client, seed_request):
     response = _post(client, URL, seed_request)
 
     assert response.status_code == 409
+
+
+def test_batch_items_share_receive_time(client):
+    body = _batch({"source": "s"}, *[_item(f"u{number}") for number in range(20)])
+
+    results = _post(client, URL + "/batch", body).get_json()["results"]
+
+    assert len({result["event_time"] for result in results}) == 1
+
+
+def test_batch_oversized_item_does_not_supersede(client):
+    big = {f"f{number}": "x" * 1000 for number in range(410)}
+    body = _batch(
+        {"source": "s"},
+        _item("u1", features={"ok": 1}, event_time="2030-01-01T00:00:01Z"),
+        _item("u1", features=big, event_time="2030-01-01T00:00:02Z"),
+    )
+
+    results = _post(client, URL + "/batch", body).get_json()["results"]
+
+    assert [result["status"] for result in results] == ["created", "invalid"]
+    assert results[1]["error"]["code"] == "payload_too_large"
+    stored = client.get(URL, query_string=_key("u1")).get_json()
+    assert stored["features"] == {"ok": 1}
+
+
+def test_delete_stale_names_event_time_parameter(client, seed_request):
+    seed_request["meta"]["event_time"] = "2030-01-01T00:00:00Z"
+    _write(client, seed_request)
+
+    response = _delete(client, event_time="2029-01-01T00:00:00Z")
+
+    assert "event_time" in response.get_json()["error"]["details"]

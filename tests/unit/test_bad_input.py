@@ -687,3 +687,18 @@ def test_valid_value_round_trip(client, publisher, value_text):
     expected = jsonio.dumps(jsonio.loads(value_text))
     assert jsonio.dumps(jsonio.loads(read.data)["features"]["value"]) == expected
     assert jsonio.dumps(publisher.events[0][1]["features"]["value"]) == expected
+
+
+def test_error_details_are_bounded(client):
+    features = {f"bad name {number} " + "x" * 500: 1 for number in range(300)}
+    body = json.loads(json.dumps(SEED))
+    body["data"]["features"] = features
+
+    response = client.post(URL, data=json.dumps(body), content_type="application/json")
+
+    details = response.get_json()["error"]["details"]
+    assert response.status_code == 400
+    assert len(details) == 101
+    assert "200 more fields" in details["_more"][0]
+    assert max(len(path) for path in details) <= 303
+    assert len(response.data) < 50_000
