@@ -534,6 +534,10 @@ class Load:
         with self._lock:
             self.answered += 1
 
+    def count_client_failure(self) -> None:
+        with self._lock:
+            self.client_failures += 1
+
     def progress(self) -> float:
         return self.answered / self.total if self.total else 1.0
 
@@ -577,7 +581,7 @@ class Client(threading.Thread):
             logger.exception(
                 "client %d failed; its remaining writes are not sent", self.number
             )
-            self.load.client_failures += 1
+            self.load.count_client_failure()
 
     # Choosing the next write.
 
@@ -1351,7 +1355,10 @@ def print_summary(
     for name, count in (planned - done).items():
         print(f"    {name}: {count} not done")
     if chaos.failure:
-        print(f"    failed: {chaos.failure}")
+        failure_lines = chaos.failure.splitlines()
+        print(f"    failed: {failure_lines[0]}")
+        for line in failure_lines[1:]:
+            print(f"      {line}")
     times = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items())
     print(row("wall time", times))
 
