@@ -81,6 +81,7 @@ class ClientRegistry:
         self._key_locks = [threading.Lock() for _ in range(KEY_LOCK_STRIPES)]
         self._pid = os.getpid()
         self._dynamodb: Any = None
+        self._dynamodb_probe: Any = None
         self._publisher: Publisher | None = None
         self._executor: ThreadPoolExecutor | None = None
 
@@ -99,6 +100,21 @@ class ClientRegistry:
             if self._dynamodb is None:
                 self._dynamodb = self._build_dynamodb()
             return self._dynamodb
+
+    def dynamodb_probe(self) -> Any:
+        """Return a DynamoDB client for health checks: one attempt, 1 s timeouts.
+
+        A readiness probe must answer quickly, so it does not use the service's
+        client with its retries.
+        """
+        self._check_pid()
+        client = self._dynamodb_probe
+        if client is not None:
+            return client
+        with self._lock:
+            if self._dynamodb_probe is None:
+                self._dynamodb_probe = self._build_dynamodb(probe=True)
+            return self._dynamodb_probe
 
     def publisher(self) -> Publisher:
         """Return this process's Kafka publisher, building it on first use."""
@@ -135,12 +151,22 @@ class ClientRegistry:
         self._check_pid()
         return self._key_locks[zlib.crc32(key.encode()) % KEY_LOCK_STRIPES]
 
-    def _build_dynamodb(self) -> Any:
+    def _build_dynamodb(self, *, probe: bool = False) -> Any:
         session = boto3.session.Session(region_name=self._settings.dynamodb_region)
+        config = dynamodb_client_config(self._settings)
+        if probe:
+            config = config.merge(
+                botocore.config.Config(
+                    connect_timeout=1.0,
+                    read_timeout=1.0,
+                    retries={"mode": "standard", "max_attempts": 1},
+                    max_pool_connections=2,
+                )
+            )
         client = session.client(
             "dynamodb",
             endpoint_url=self._settings.dynamodb_endpoint,
-            config=dynamodb_client_config(self._settings),
+            config=config,
         )
         metrics.instrument_dynamodb(client)
         logger.info(
@@ -176,6 +202,7 @@ class ClientRegistry:
             publisher, self._publisher = self._publisher, None
             executor, self._executor = self._executor, None
             self._dynamodb = None
+            self._dynamodb_probe = None
         if executor is not None:
             executor.shutdown(wait=True)
         if publisher is None:

@@ -1080,16 +1080,13 @@ def event_problem(write: Write, copies: list[Event]) -> str | None:
     if not copies:
         return f"event {event_id} is not on the topic"
     for copy in copies:
-        if (
-            copy.version != version
-            or copy.key != write.key
-            or copy.features_text != write.features_text
-        ):
-            return (
-                f"event {event_id} at partition {copy.partition} offset "
-                f"{copy.offset} has version {copy.version}, key {copy.key} or "
-                "features that differ from the write"
-            )
+        where = f"event {event_id} at partition {copy.partition} offset {copy.offset}"
+        if copy.version != version:
+            return f"{where} has version {copy.version}, the response {version}"
+        if copy.key != write.key:
+            return f"{where} has key {copy.key.as_dict()}"
+        if copy.features_text != write.features_text:
+            return f"{where} has other features: {copy.features_text}"
     return None
 
 

@@ -47,6 +47,16 @@ def _ready(service) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
+def _wait_ready(service, timeout: float = 15) -> int:
+    """Poll readiness until it is 200 or the time is up; return the last status."""
+    deadline = time.monotonic() + timeout
+    status = _ready(service)[0]
+    while status != 200 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = _ready(service)[0]
+    return status
+
+
 def _assert_acknowledged_intact(stack, names, acknowledged: dict[str, dict]) -> None:
     """Check each acknowledged write's item in DynamoDB and its event on Kafka."""
     settings = load_settings(
@@ -117,7 +127,7 @@ def test_kafka_down_is_503_then_recovers(stack, service_factory):
     retried_status, retried = service.post(URL, body)
     assert retried_status == 200
     assert retried["status"] == "unchanged"
-    assert _ready(service)[0] == 200
+    assert _wait_ready(service) == 200
 
 
 def test_dynamodb_down_is_503_then_recovers(stack, names, service_factory):
