@@ -5,6 +5,7 @@ Both are idempotent: ``flask --app featurestore setup`` can run before every sta
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import botocore.exceptions
@@ -13,8 +14,9 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from flask import Flask, current_app
 
+from featurestore import auth
 from featurestore.clients import ClientRegistry
-from featurestore.config import Settings
+from featurestore.config import ConfigError, Settings
 from featurestore.events import producer_config
 
 TTL_ATTRIBUTE = "expires_at"
@@ -115,6 +117,45 @@ def init_app(app: Flask) -> None:
         """Create the DynamoDB table and the Kafka topic if needed."""
         create_table()
         create_topic(partitions, replication_factor)
+
+    @app.cli.command("create-key")
+    @click.option("--name", required=True, help="Who uses the key, e.g. spark-prod.")
+    @click.option(
+        "--scope",
+        "scopes",
+        multiple=True,
+        required=True,
+        type=click.Choice(["read", "write"]),
+        help="read, write, or both (repeat the option).",
+    )
+    @click.option(
+        "--source",
+        "sources",
+        multiple=True,
+        help="A meta.source value the key may write as (repeat for several).",
+    )
+    @click.option("--entity-type", "entity_types", multiple=True)
+    @click.option("--category", "categories", multiple=True)
+    def create_key_command(name, scopes, sources, entity_types, categories) -> None:
+        """Create an API key: print the key once and the entry for the keys file."""
+        key = auth.new_key()
+        entry = {
+            "name": name,
+            "sha256": auth.hash_key(key),
+            "scopes": sorted(set(scopes)),
+            "sources": sorted(set(sources)),
+            "entity_types": sorted(set(entity_types)) or None,
+            "categories": sorted(set(categories)) or None,
+        }
+        try:
+            auth.load_keys(
+                dataclasses.replace(_settings(), api_keys=json.dumps([entry]))
+            )
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"API key (shown once, store it in a secret manager): {key}")
+        click.echo("Add this entry to the JSON list of FEATURESTORE_API_KEYS_FILE:")
+        click.echo(json.dumps(entry))
 
     @app.cli.command("config")
     def config_command() -> None:

@@ -55,6 +55,11 @@ class Settings:
     retry_after_seconds: int = 1
     log_level: str = "INFO"
 
+    api_keys_file: str | None = None
+    api_keys: str | None = None
+    auth_disabled: bool = False
+    metrics_require_key: bool = False
+
     bind: str = "127.0.0.1:8015"
     workers: int = 2
     threads: int = 8
@@ -69,6 +74,8 @@ class Settings:
             name: "****" if any(word in name for word in _SECRET_WORDS) else value
             for name, value in self.librdkafka.items()
         }
+        if self.api_keys is not None:
+            values["api_keys"] = "**** (key hashes)"
         return values
 
 
@@ -102,6 +109,15 @@ def _parse_text(name: str, text: str) -> str:
     if not text.strip():
         raise ConfigError(f"{name} is empty: set it to a value or unset it.")
     return text
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={text!r} is invalid: expected true or false.")
 
 
 def _parse_log_level(name: str, text: str) -> str:
@@ -155,6 +171,10 @@ _PARSERS = {
     "tombstone_retention_seconds": _parse_positive_int,
     "retry_after_seconds": _parse_positive_int,
     "log_level": _parse_log_level,
+    "api_keys_file": _parse_text,
+    "api_keys": _parse_text,
+    "auth_disabled": _parse_bool,
+    "metrics_require_key": _parse_bool,
     "bind": _parse_text,
     "workers": _parse_positive_int,
     "threads": _parse_positive_int,

@@ -21,6 +21,8 @@ class FeatureStoreError(Exception):
 
     status = 500
     code = "internal_error"
+    # HTTP headers the answer carries, such as WWW-Authenticate on a 401.
+    headers: Mapping[str, str] = {}
 
     def __init__(
         self,
@@ -154,9 +156,11 @@ def _handle_service_error(error: FeatureStoreError) -> Response:
         logger.warning("%s: %s", error.code, error.message)
     else:
         logger.debug("rejected request: %s: %s", error.code, error.message)
-    return error_response(
+    response = error_response(
         error.status, error.code, error.message, error.details, error.extra
     )
+    response.headers.update(error.headers)
+    return response
 
 
 def _handle_http_exception(error: HTTPException) -> Response:

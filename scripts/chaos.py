@@ -5,12 +5,13 @@ is stored in DynamoDB and its event is acknowledged by Kafka, and that sending t
 same request again after any other response, or after no response, is safe.
 
 This script starts its own dynalite, Kafka broker and gunicorn server on 127.0.0.1
-in a temporary folder, then sends concurrent writes: new records, updates with and
-without ``meta.event_time``, replays of earlier request bodies, and updates of a few
-records that every client writes. Each client retries a 5xx response or a
-connection error with backoff, a bounded number of times. Meanwhile a chaos thread
-kills a gunicorn worker with SIGKILL, stops the Kafka broker for a few seconds,
-restarts dynalite and kills a worker again.
+in a temporary folder. It then sends writes from concurrent client threads: new
+records, updates with and without ``meta.event_time``, replays of earlier request
+bodies, and updates of a few records that every client writes. Each client retries
+a 5xx response or a connection error with backoff, a bounded number of times, and
+takes a 4xx as final. Meanwhile a chaos thread kills a gunicorn worker with SIGKILL,
+stops the Kafka broker for a few seconds, restarts dynalite and kills a worker
+again.
 
 Afterwards, for every acknowledged write, it checks that DynamoDB holds the write's
 features or a later write of the same record with a higher version, and that the
@@ -18,14 +19,14 @@ acknowledged event id is on the topic with the write's version and features. For
 records that one client owns, it also checks each response against docs/api.md: a
 replay of the stored body returns the stored version and event id.
 
-Exit status: 0 when every check passed; 1 when an acknowledged write is lost, a
+Exit status 0 means every check passed. 1 means an acknowledged write is lost, a
 write is still unacknowledged after its retries, or a response contradicts
-docs/api.md; 2 when the check could not finish (a server failed to start, a
-disruption failed, or the time limit was reached). The folder with the servers'
-logs and every request and response (``writes.jsonl``) is kept unless the check
-passed.
+docs/api.md. 2 means the check did not run to its end, because a server failed to
+start or exited, a disruption failed, or the time limit was reached. The folder
+with the servers' logs and every request and response (``writes.jsonl``) is kept
+unless the check passed.
 
-Run it from the repository's root with the virtualenv's interpreter:
+Run it with the virtualenv's interpreter, which has featurestore installed:
 
     .venv/bin/python scripts/chaos.py --writes 600 --clients 8
 """
@@ -93,7 +94,7 @@ HTTP_TIMEOUT_SECONDS = 30.0
 BACKOFF_FIRST_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 2.0
 
-# Each step starts once this fraction of the writes is answered. The last writes
+# Each step starts once this fraction of the writes is finished. The last writes
 # wait until every step is done, so that every disruption meets requests in flight.
 CHAOS_STEPS = (
     (0.10, "kill-worker"),
@@ -105,7 +106,7 @@ HOLD_FRACTION = 0.90
 
 
 class CheckAborted(Exception):
-    """Raised when the check cannot run to its end: a server or a step failed."""
+    """Raised when a server or a chaos step fails, so the check cannot finish."""
 
 
 class ServerExited(CheckAborted):
@@ -126,7 +127,7 @@ class Deadline:
         self.end = self.started + seconds
 
     def remaining(self, reserve: float = 0.0) -> float:
-        """Return the seconds left before ``reserve`` seconds before the end."""
+        """Return the seconds left until ``reserve`` seconds before the end."""
         return self.end - reserve - time.monotonic()
 
     def elapsed(self) -> float:
@@ -149,12 +150,12 @@ class LocalStack:
             "FEATURESTORE_KAFKA_PORT": str(args.kafka_port),
             "FEATURESTORE_KAFKA_CONTROLLER_PORT": str(args.kafka_controller_port),
         }
-        # A broker that ignores SIGTERM is killed after this many seconds instead
-        # of the script's default 30, which keeps the outage and the teardown short.
+        # scripts/stack sends SIGKILL to a server still running this many seconds
+        # after SIGTERM. Its default of 30 would stretch the outage and the teardown.
         self.env.setdefault("FEATURESTORE_STACK_STOP_TIMEOUT", "10")
 
     def run(self, command: str, timeout: float) -> float:
-        """Run one scripts/stack command; return how many seconds it took."""
+        """Run one scripts/stack command and return its duration in seconds."""
         started = time.monotonic()
         with self.log_path.open("a") as log:
             log.write(f"\n$ scripts/stack {command}\n")
@@ -203,6 +204,7 @@ class LocalStack:
         return states
 
     def log_tail(self, server: str, lines: int = 12) -> str:
+        """Return the last lines of the log of ``server``, as status names it."""
         name = "dynalite" if server == "dynalite" else "kafka"
         path = self.directory / "stack" / "logs" / f"{name}.log"
         try:
@@ -227,23 +229,31 @@ class Service:
             "FEATURESTORE_DYNAMODB_TABLE": TABLE,
             "FEATURESTORE_KAFKA_TOPIC": TOPIC,
             "FEATURESTORE_BIND": f"{HOST}:{args.service_port}",
-            # dynalite accepts any credentials; fixed ones keep real ones unused.
+            # dynalite accepts any credentials, and fixed ones keep real AWS
+            # credentials out of this run.
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
         }
         self.env.pop("AWS_SESSION_TOKEN", None)
 
     def create_table_and_topic(self, timeout: float) -> None:
-        with self.log_path.open("a") as log:
-            result = subprocess.run(
-                [str(BIN / "flask"), "--app", "featurestore", "setup"],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=max(1.0, timeout),
-                check=False,
-            )
+        command = [str(BIN / "flask"), "--app", "featurestore", "setup"]
+        try:
+            with self.log_path.open("a") as log:
+                result = subprocess.run(
+                    command,
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    timeout=max(1.0, timeout),
+                    check=False,
+                )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise CheckAborted(
+                f"{command[0]} failed to run ({error}): run this script with the "
+                "virtualenv's interpreter, such as .venv/bin/python."
+            ) from error
         if result.returncode != 0:
             raise CheckAborted(
                 f"flask --app featurestore setup failed with exit status "
@@ -252,21 +262,27 @@ class Service:
 
     def start(self, timeout: float) -> None:
         """Start gunicorn and wait until /health/ready returns 200."""
-        if port_open(self.port):
+        if is_port_open(self.port):
             raise CheckAborted(
                 f"port {self.port} on {HOST} is already in use: stop that server or "
                 "pass another --service-port."
             )
-        log = self.log_path.open("a")
-        self.process = subprocess.Popen(
-            [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
+        command = [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"]
+        with self.log_path.open("a") as log:
+            try:
+                self.process = subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env=self.env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as error:
+                raise CheckAborted(
+                    f"{command[0]} failed to start ({error}): run this script with "
+                    "the virtualenv's interpreter, such as .venv/bin/python."
+                ) from error
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -306,6 +322,9 @@ class Service:
         if not before:
             raise CheckAborted(f"gunicorn has no worker to kill; see {self.log_path}")
         victim = rng.choice(sorted(before))
+        # NOTE: dynalite 4.0.0 exits when a client closes its connection before the
+        # response, because its request error handler rethrows. A worker killed
+        # during a DynamoDB call therefore stops dynalite, and the run is incomplete.
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         while time.monotonic() - killed_at < timeout:
@@ -340,7 +359,7 @@ class Service:
         self.process.wait()
 
 
-def port_open(port: int) -> bool:
+def is_port_open(port: int) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=1):
             return True
@@ -432,7 +451,7 @@ def format_time(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def later_time(previous: str | None) -> str:
+def next_event_time(previous: str | None) -> str:
     """Return now, or one microsecond after ``previous`` when that is later."""
     now = datetime.datetime.now(datetime.UTC)
     if previous is not None:
@@ -446,7 +465,10 @@ def later_time(previous: str | None) -> str:
 def post_write(
     url: str, body: bytes, request_id: str, timeout: float
 ) -> tuple[int | None, str, dict[str, Any] | None]:
-    """POST one write; return the status, the error code and the decoded body."""
+    """POST one write and return its status, error code and decoded body.
+
+    The status is None when no response came.
+    """
     request = urllib.request.Request(
         url,
         data=body,
@@ -463,7 +485,10 @@ def post_write(
             decoded = json.loads(text)
         except ValueError:
             decoded = {"body": text[:200].decode(errors="replace")}
-        code = decoded.get("error", {}).get("code", "") if decoded else ""
+        if not isinstance(decoded, dict):
+            decoded = {"body": decoded}
+        error_body = decoded.get("error")
+        code = error_body.get("code", "") if isinstance(error_body, dict) else ""
         return error.code, code, decoded
     # A body cut short by a killed worker is no response either: the client cannot
     # know the outcome, so it retries.
@@ -493,7 +518,7 @@ class Load:
         self.finished = threading.Event()
         self.hold_from = int(self.total * HOLD_FRACTION)
         self.writes: list[Write] = []
-        self.answered = 0
+        self.finished_count = 0
         self.client_failures = 0
         self.shared_keys = [
             RecordKey(ENTITY_TYPE, f"{self.run_id}-shared-{number}", "hot")
@@ -523,23 +548,23 @@ class Load:
 
     def shared_event_time(self) -> str:
         with self._lock:
-            self._shared_time = later_time(self._shared_time)
+            self._shared_time = next_event_time(self._shared_time)
             return self._shared_time
 
     def record(self, write: Write) -> None:
         with self._lock:
             self.writes.append(write)
 
-    def finish(self, write: Write) -> None:
+    def count_finished(self) -> None:
         with self._lock:
-            self.answered += 1
+            self.finished_count += 1
 
     def count_client_failure(self) -> None:
         with self._lock:
             self.client_failures += 1
 
     def progress(self) -> float:
-        return self.answered / self.total if self.total else 1.0
+        return self.finished_count / self.total if self.total else 1.0
 
     def counts(self) -> collections.Counter[str]:
         with self._lock:
@@ -551,7 +576,7 @@ class Load:
 
 
 class Client(threading.Thread):
-    """Sends writes one after another, each retried until acknowledged or final.
+    """A client thread that sends writes one after another, each until it is final.
 
     A client owns the records it creates, so their writes happen in a known order
     and each response can be checked against the one before it. The shared records
@@ -576,7 +601,7 @@ class Client(threading.Thread):
                 self.load.record(write)
                 self.send(write)
                 self.remember(write)
-                self.load.finish(write)
+                self.load.count_finished()
         except Exception:
             logger.exception(
                 "client %d failed; its remaining writes are not sent", self.number
@@ -604,14 +629,16 @@ class Client(threading.Thread):
             self.rng.choice(("profile", "risk")),
         )
         self.owned[key] = None
-        event_time = later_time(None) if self.rng.random() < 0.5 else None
+        event_time = next_event_time(None) if self.rng.random() < 0.5 else None
         return self.new_write(
             index, "new", key, event_time, Expectation("created", None)
         )
 
     def make_update(self, index: int, key: RecordKey) -> Write:
         event_time = (
-            later_time(self.latest_time.get(key)) if self.rng.random() < 0.5 else None
+            next_event_time(self.latest_time.get(key))
+            if self.rng.random() < 0.5
+            else None
         )
         stored = self.owned[key]
         expectation = Expectation("applied", stored) if stored is not None else None
@@ -737,7 +764,7 @@ class Client(threading.Thread):
             time.sleep(delay * self.rng.uniform(0.5, 1.0))
         else:
             write.outcome = "unacknowledged"
-        write.contradiction = contradiction(write)
+        write.contradiction = describe_contradiction(write)
 
     def remember(self, write: Write) -> None:
         self.history.append(write)
@@ -761,13 +788,14 @@ class Client(threading.Thread):
             self.owned[write.key] = None
 
 
-def contradiction(write: Write) -> str | None:
+def describe_contradiction(write: Write) -> str | None:
     """Describe how the final response breaks docs/api.md, or return None."""
     if write.outcome == "rejected":
         return f"rejected with {write.attempts[-1].status}: {write.response}"
     expectation = write.expectation
     if expectation is None or write.outcome not in ("acknowledged", "stale"):
         return None
+
     status = write.attempts[-1].status
     if expectation.kind == "stale":
         if write.outcome == "stale":
@@ -775,18 +803,18 @@ def contradiction(write: Write) -> str | None:
         return f"expected 409 for an older event time, got {status}: {write.response}"
     if write.outcome == "stale":
         return f"expected the write to apply, got 409: {write.response}"
+
     response = write.response
-    state, version, event_id = (
-        response.get("status"),
-        response.get("version"),
-        response.get("event_id"),
-    )
+    state = response.get("status")
+    version = response.get("version")
+    event_id = response.get("event_id")
     if (status == 201) != (state == "created"):
         return f"status {status} does not match response status {state!r}"
+
     stored = expectation.stored
     if expectation.kind == "created":
         passed = version == 1 and state in ("created", "unchanged")
-        wanted = "version 1"
+        expected = "version 1"
     elif expectation.kind == "replayed":
         assert stored is not None
         passed = (
@@ -794,7 +822,9 @@ def contradiction(write: Write) -> str | None:
             and version == stored.version
             and event_id == stored.event_id
         )
-        wanted = f"unchanged with version {stored.version} and event {stored.event_id}"
+        expected = (
+            f"unchanged with version {stored.version} and event {stored.event_id}"
+        )
     else:
         assert stored is not None
         # "unchanged" is right too when an earlier attempt of this write was applied.
@@ -803,10 +833,10 @@ def contradiction(write: Write) -> str | None:
             and version == stored.version + 1
             and event_id != stored.event_id
         )
-        wanted = f"version {stored.version + 1} with a new event id"
+        expected = f"version {stored.version + 1} with a new event id"
     if passed:
         return None
-    return f"expected {wanted}, got {status} {response}"
+    return f"expected {expected}, got {status} {response}"
 
 
 # --- disruptions -------------------------------------------------------------------
@@ -824,9 +854,10 @@ class Disruption:
 
 
 class Chaos(threading.Thread):
-    """Runs CHAOS_STEPS while the load runs, and watches that no server exits.
+    """The thread that runs CHAOS_STEPS during the load and watches the servers.
 
-    Sets ``done`` after the last step, then keeps watching until ``load.finished``.
+    It sets ``done`` after the last step, then keeps watching until
+    ``load.finished``.
     """
 
     def __init__(
@@ -1028,7 +1059,7 @@ def read_topic(bootstrap_servers: str, timeout: float) -> tuple[list[Event], lis
 
 @dataclasses.dataclass
 class Findings:
-    """What the check found after the load."""
+    """Results of the check of DynamoDB and the topic."""
 
     lost: list[tuple[Write, str]]
     duplicate_ids: int
@@ -1037,7 +1068,7 @@ class Findings:
     out_of_order: int
 
 
-def stored_record_problem(
+def find_record_problem(
     write: Write,
     item: dict[str, Any] | None,
     sent_features: dict[tuple[RecordKey, str], str],
@@ -1074,7 +1105,7 @@ def stored_record_problem(
     return None
 
 
-def event_problem(write: Write, copies: list[Event]) -> str | None:
+def find_event_problem(write: Write, copies: list[Event]) -> str | None:
     """Describe how the topic fails to hold an acknowledged write's event."""
     event_id, version = write.response["event_id"], write.response["version"]
     if not copies:
@@ -1114,8 +1145,8 @@ def check_writes(
     lost: list[tuple[Write, str]] = []
     for write in acknowledged:
         problems = [
-            stored_record_problem(write, items.get(write.key), sent_features),
-            event_problem(write, copies.get(write.response["event_id"], [])),
+            find_record_problem(write, items.get(write.key), sent_features),
+            find_event_problem(write, copies.get(write.response["event_id"], [])),
         ]
         if len(ids_by_version[write.key, write.response["version"]]) > 1:
             problems.append(
@@ -1181,7 +1212,10 @@ def parse_arguments() -> argparse.Namespace:
             name, type=kind, default=default, help=f"{text} (default: {default})"
         )
     parser.add_argument(
-        "--seed", type=int, help="seed of the write mix (default: a random one)"
+        "--seed",
+        type=int,
+        help="seed of the clients' random choices; thread timing still varies "
+        "between runs (default: a random one)",
     )
     parser.add_argument(
         "--keep", action="store_true", help="keep the run's folder even when it passes"
@@ -1238,8 +1272,8 @@ def run_load(
 
 def log_progress(load: Load) -> None:
     logger.info(
-        "progress: %d of %d writes answered, %d acknowledged, %d retries so far",
-        load.answered,
+        "progress: %d of %d writes finished, %d acknowledged, %d retries so far",
+        load.finished_count,
         load.total,
         load.counts()["acknowledged"],
         load.retries(),
@@ -1322,12 +1356,7 @@ def print_summary(
     if outcomes["abandoned"] or len(writes) < args.writes:
         not_sent = args.writes - len(writes)
         abandoned = outcomes["abandoned"]
-        print(
-            row(
-                "stopped by the time limit",
-                f"{abandoned} abandoned, {not_sent} not sent",
-            )
-        )
+        print(row("stopped early", f"{abandoned} abandoned, {not_sent} not sent"))
     if findings is not None:
         print(
             row(
@@ -1404,7 +1433,7 @@ def write_log(directory: pathlib.Path, writes: list[Write]) -> None:
             log.write(json.dumps(write.as_log_entry()) + "\n")
 
 
-def incomplete_reasons(
+def list_incomplete_reasons(
     args: argparse.Namespace,
     load: Load,
     chaos: Chaos,
@@ -1435,6 +1464,37 @@ def incomplete_reasons(
     return reasons
 
 
+def start_servers(stack: LocalStack, service: Service, deadline: Deadline) -> None:
+    stack.run("up", deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS))
+    service.create_table_and_topic(deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS))
+    service.start(min(60.0, deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS)))
+
+
+def check_after_load(
+    args: argparse.Namespace,
+    stack: LocalStack,
+    load: Load,
+    chaos: Chaos,
+    deadline: Deadline,
+) -> tuple[Findings | None, list[int]]:
+    """Run the check unless a chaos step failed; return the findings and unread parts.
+
+    Returns no findings when the servers cannot be read, after logging why.
+    """
+    if chaos.failure is not None and chaos.exited_server is None:
+        return None, []
+    try:
+        if chaos.exited_server is not None:
+            # The records acknowledged before the exit are on disk, so the check
+            # can still read them. The run stays incomplete.
+            logger.info("starting %s again to read what it stored", chaos.exited_server)
+            stack.run("up", deadline.remaining(CHECK_SECONDS))
+        return run_check(args, load, deadline)
+    except CheckAborted as error:
+        logger.error("the check failed to read the servers: %s", error)
+        return None, []
+
+
 def run(
     args: argparse.Namespace,
     directory: pathlib.Path,
@@ -1442,12 +1502,9 @@ def run(
     service: Service,
     deadline: Deadline,
 ) -> int:
-    """Start the servers, run the load and the check; return the exit status."""
+    """Start the servers, run the load and the check, and return the exit status."""
     timings: dict[str, float] = {}
-    start_up_limit = deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS)
-    stack.run("up", start_up_limit)
-    service.create_table_and_topic(deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS))
-    service.start(min(60.0, deadline.remaining(CHECK_SECONDS + TEARDOWN_SECONDS)))
+    start_servers(stack, service, deadline)
     timings["start-up"] = deadline.elapsed()
     logger.info("stack and service ready after %.1f s", timings["start-up"])
 
@@ -1455,16 +1512,9 @@ def run(
     timings["load"] = deadline.elapsed() - timings["start-up"]
     write_log(directory, load.writes)
 
-    findings, unread = None, []
-    if chaos.exited_server is not None:
-        # The records acknowledged before the exit are on disk, so the check can
-        # still read them; the run stays incomplete.
-        logger.info("starting %s again to read what it stored", chaos.exited_server)
-        stack.run("up", deadline.remaining(CHECK_SECONDS))
-    if chaos.failure is None or chaos.exited_server is not None:
-        check_started = deadline.elapsed()
-        findings, unread = run_check(args, load, deadline)
-        timings["check"] = deadline.elapsed() - check_started
+    check_started = deadline.elapsed()
+    findings, unread = check_after_load(args, stack, load, chaos, deadline)
+    timings["check"] = deadline.elapsed() - check_started
     timings["total"] = deadline.elapsed()
     print_summary(args, load, chaos, findings, timings)
 
@@ -1473,10 +1523,10 @@ def run(
         or any(write.outcome == "unacknowledged" for write in load.writes)
         or any(write.contradiction for write in load.writes)
     )
-    gaps = incomplete_reasons(args, load, chaos, findings, unread)
     if failed:
         print("\nresult: FAIL")
         return 1
+    gaps = list_incomplete_reasons(args, load, chaos, findings, unread)
     if gaps:
         print(f"\nresult: INCOMPLETE, {'; '.join(gaps)}")
         return 2
@@ -1497,13 +1547,14 @@ def main() -> int:
     stack = LocalStack(directory, args)
     service = Service(directory, args)
     logger.info("run folder %s", directory)
+
     status = 2
     try:
         status = run(args, directory, stack, service, deadline)
     except CheckAborted as error:
         logger.error("check aborted: %s", error)
     except KeyboardInterrupt:
-        logger.error("interrupted; stopping the servers")
+        logger.error("interrupted, stopping the servers")
     finally:
         service.stop()
         try:
@@ -1511,6 +1562,7 @@ def main() -> int:
         except CheckAborted as error:
             logger.error("stopping the stack failed: %s", error)
             status = 2
+
     if status == 0 and not args.keep:
         shutil.rmtree(directory, ignore_errors=True)
     else:

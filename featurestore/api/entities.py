@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from featurestore import service
+from featurestore import auth, service
 from featurestore.api import error_responses
 from featurestore.api.items import record_response
 from featurestore.api.parsing import Blueprint
@@ -20,13 +20,21 @@ blueprint = Blueprint(
 @blueprint.arguments(EntityQuerySchema, location="query")
 @blueprint.response(200, EntityResponseSchema)
 def read_entity(arguments: dict[str, Any]):
-    """Read the records of every category of an entity; none is an empty list."""
+    """Read the records of every category of an entity; none is an empty list.
+
+    A key limited to some categories sees only those.
+    """
+    auth.require("read", entity_types=[arguments["entity_type"]])
+
     records = service.entity(
         arguments["entity_type"],
         arguments["entity_value"],
         features=arguments.get("features"),
     )
 
+    categories = auth.allowed_categories()
+    if categories is not None:
+        records = [record for record in records if record.key.category in categories]
     return {
         "entity_type": arguments["entity_type"],
         "entity_value": arguments["entity_value"],

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import g
 
-from featurestore import service
+from featurestore import auth, service
 from featurestore.api import error_responses
 from featurestore.api.parsing import Blueprint
 from featurestore.records import RecordKey, StoredRecord, WriteMeta, WriteRequest
@@ -67,6 +67,8 @@ def write_item(request: WriteRequest):
 
     Answers only after DynamoDB stored the record and Kafka acknowledged its event.
     """
+    auth.require("write", [request.key], source=request.meta.source)
+
     outcome = service.write(request, request_id=g.request_id)
 
     status = 201 if outcome.status == "created" else 200
@@ -79,6 +81,8 @@ def write_item(request: WriteRequest):
 @blueprint.response(200, RecordSchema)
 def read_item(arguments: dict[str, Any]):
     """Read one record, optionally only the named features."""
+    auth.require("read", [_key(arguments)])
+
     record = service.get(_key(arguments), features=arguments.get("features"))
 
     return record_response(record)
@@ -95,6 +99,7 @@ def delete_item(arguments: dict[str, Any]):
         compute_id=arguments.get("compute_id"),
         event_time=arguments.get("event_time"),
     )
+    auth.require("write", [_key(arguments)], source=meta.source)
 
     record = service.delete(_key(arguments), meta, request_id=g.request_id)
 
@@ -118,6 +123,9 @@ def write_batch(body: dict[str, Any]):
     and acknowledged by Kafka, or need a change before they can be.
     """
     valid, invalid = load_batch_items(body["meta"], body["items"])
+    auth.require(
+        "write", [request.key for _, request in valid], source=body["meta"]["source"]
+    )
 
     results = service.write_batch(valid, invalid, request_id=g.request_id)
 
@@ -139,6 +147,7 @@ def write_batch(body: dict[str, Any]):
 def read_batch(body: dict[str, Any]):
     """Read up to 100 records; the missing ones are listed under ``missing``."""
     keys = [_key(key) for key in body["keys"]]
+    auth.require("read", keys)
 
     records, missing = service.many(keys, features=body.get("features"))
 
