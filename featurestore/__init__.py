@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask
 
-from featurestore import auth, cli, errors, logs, metrics, schemas
+from featurestore import auth, cli, errors, logs, metrics, schemas, security
 from featurestore.api import Api, docs_page, entities, health, items, parsing
 from featurestore.clients import ClientRegistry
 from featurestore.config import load_settings, unknown_variables
@@ -51,6 +51,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     parsing.init_app(app)
     auth.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
 
     # The OpenAPI document at /openapi.json comes from the views' own schemas.

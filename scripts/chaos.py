@@ -1555,6 +1555,9 @@ def main() -> int:
         logger.error("check aborted: %s", error)
     except KeyboardInterrupt:
         logger.error("interrupted, stopping the servers")
+    except Exception:
+        # Exit status 1 must keep meaning a failed check, not a failure of this script.
+        logger.exception("chaos.py failed, stopping the servers")
     finally:
         service.stop()
         try:

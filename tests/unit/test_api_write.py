@@ -313,3 +313,41 @@ def test_write_event_over_kafka_limit_is_413(app, client, dynamodb, seed_request
     assert response.status_code == 413
     assert "5000" in response.get_json()["error"]["message"]
     assert _stored_item(dynamodb) is None
+
+
+@pytest.mark.parametrize("path", ["/health", "/nope", "/openapi.json"])
+def test_security_headers_on_json(client, path):
+    response = client.get(path)
+
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_error_has_no_stack_trace(app, client, monkeypatch):
+    from featurestore import service
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(service, "write", broken)
+    response = client.post(
+        URL, data=json.dumps(_seed()), content_type="application/json"
+    )
+
+    assert response.status_code == 500
+    assert b"secret internal detail" not in response.data
+    assert b"Traceback" not in response.data
+    assert response.get_json()["error"]["code"] == "internal_error"
+
+
+def _seed():
+    return {
+        "meta": {"source": "s"},
+        "data": {
+            "entity_type": "t",
+            "entity_value": "v",
+            "category": "c",
+            "features": {"a": 1},
+        },
+    }
