@@ -58,6 +58,27 @@ control_socket_disable = True
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "featurestore.logs.json_formatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+        }
+    },
+    # The app adds its own handler to the root logger when it is created.
+    "root": {"level": _settings.log_level, "handlers": []},
+    "loggers": {
+        "gunicorn.error": {
+            "handlers": ["stdout"],
+            "level": _settings.log_level,
+            "propagate": False,
+        },
+    },
+}
 
 
 def on_starting(server):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 import time
@@ -21,10 +20,21 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 
-class _ProcessFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.pid = os.getpid()
-        return True
+def json_formatter() -> JsonFormatter:
+    """Return the formatter of every log line: one JSON object with time and pid.
+
+    gunicorn.conf.py gives gunicorn's own loggers the same formatter.
+    """
+    return JsonFormatter(
+        "{asctime}{levelname}{name}{message}{process}",
+        style="{",
+        rename_fields={
+            "asctime": "time",
+            "levelname": "level",
+            "name": "logger",
+            "process": "pid",
+        },
+    )
 
 
 def configure_logging(level: str) -> None:
@@ -35,14 +45,7 @@ def configure_logging(level: str) -> None:
         return
     handler = logging.StreamHandler(sys.stdout)
     handler._featurestore = True  # type: ignore[attr-defined]
-    handler.addFilter(_ProcessFilter())
-    handler.setFormatter(
-        JsonFormatter(
-            "{asctime}{levelname}{name}{message}{pid}",
-            style="{",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        )
-    )
+    handler.setFormatter(json_formatter())
     root.addHandler(handler)
     # botocore logs every retry at DEBUG and some credential lookups at INFO.
     logging.getLogger("botocore").setLevel(max(root.level, logging.WARNING))
@@ -68,6 +71,7 @@ def _finish_request(response: Response) -> Response:
             "path": request.path,
             "status": response.status_code,
             "duration_ms": round(duration_ms, 2),
+            "source": g.get("source"),
         },
     )
     return response

@@ -67,6 +67,7 @@ def write_item(request: WriteRequest):
 
     Answers only after DynamoDB stored the record and Kafka acknowledged its event.
     """
+    g.source = request.meta.source
     auth.require("write", [request.key], source=request.meta.source)
 
     outcome = service.write(request, request_id=g.request_id)
@@ -99,6 +100,7 @@ def delete_item(arguments: dict[str, Any]):
         compute_id=arguments.get("compute_id"),
         event_time=arguments.get("event_time"),
     )
+    g.source = meta.source
     auth.require("write", [_key(arguments)], source=meta.source)
 
     record = service.delete(_key(arguments), meta, request_id=g.request_id)
@@ -122,6 +124,7 @@ def write_batch(body: dict[str, Any]):
     Retry only the items whose status is ``failed``: the others are either applied
     and acknowledged by Kafka, or need a change before they can be.
     """
+    g.source = body["meta"]["source"]
     valid, invalid = load_batch_items(body["meta"], body["items"])
     auth.require(
         "write", [request.key for _, request in valid], source=body["meta"]["source"]
