@@ -13,7 +13,7 @@ takes a 4xx as final. Meanwhile a chaos thread kills a gunicorn worker with SIGK
 stops the Kafka broker for a few seconds, restarts dynalite and kills a worker
 again.
 
-Afterwards, for every acknowledged write, it checks that DynamoDB holds the write's
+Afterwards, for every acknowledged write, it checks that DynamoDB contains the write's
 features or a later write of the same record with a higher version, and that the
 acknowledged event id is on the topic with the write's version and features. For
 records that one client owns, it also checks each response against docs/api.md: a
@@ -114,7 +114,7 @@ class ServerExited(CheckAborted):
 
     def __init__(self, server: str, log_tail: str):
         super().__init__(
-            f"{server} exited outside a planned stop; its log ends with:\n{log_tail}"
+            f"{server} exited outside a planned stop. The end of its log:\n{log_tail}"
         )
         self.server = server
 
@@ -172,13 +172,13 @@ class LocalStack:
                 )
             except subprocess.TimeoutExpired as exc:
                 raise CheckAborted(
-                    f"scripts/stack {command} did not finish within {timeout:.0f} s; "
-                    f"see {self.log_path}"
+                    f"scripts/stack {command} did not finish within {timeout:.0f} s "
+                    f"(log: {self.log_path})"
                 ) from exc
         if result.returncode != 0:
             raise CheckAborted(
                 f"scripts/stack {command} failed with exit status "
-                f"{result.returncode}; see {self.log_path}"
+                f"{result.returncode} (log: {self.log_path})"
             )
         return time.monotonic() - started
 
@@ -257,7 +257,7 @@ class Service:
         if result.returncode != 0:
             raise CheckAborted(
                 f"flask --app featurestore setup failed with exit status "
-                f"{result.returncode}; see {self.log_path}"
+                f"{result.returncode} (log: {self.log_path})"
             )
 
     def start(self, timeout: float) -> None:
@@ -288,7 +288,7 @@ class Service:
             if self.process.poll() is not None:
                 raise CheckAborted(
                     f"gunicorn exited with status {self.process.returncode} during "
-                    f"start-up; see {self.log_path}"
+                    f"start-up (log: {self.log_path})"
                 )
             try:
                 with urllib.request.urlopen(f"{self.url}/health/ready", timeout=2):
@@ -296,7 +296,7 @@ class Service:
             except (OSError, http.client.HTTPException):
                 time.sleep(0.2)
         raise CheckAborted(
-            f"gunicorn was not ready within {timeout:.0f} s; see {self.log_path}"
+            f"gunicorn was not ready within {timeout:.0f} s (log: {self.log_path})"
         )
 
     def worker_pids(self) -> set[int]:
@@ -320,7 +320,7 @@ class Service:
         """SIGKILL one worker and wait until gunicorn's master replaces it."""
         before = self.worker_pids()
         if not before:
-            raise CheckAborted(f"gunicorn has no worker to kill; see {self.log_path}")
+            raise CheckAborted(f"gunicorn has no worker to kill (log: {self.log_path})")
         victim = rng.choice(sorted(before))
         # NOTE: dynalite 4.0.0 exits when a client closes its connection before the
         # response, because its request error handler rethrows. A worker killed
@@ -337,8 +337,8 @@ class Service:
                 )
             time.sleep(0.1)
         raise CheckAborted(
-            f"gunicorn did not replace killed worker {victim} within {timeout:.0f} s; "
-            f"see {self.log_path}"
+            f"gunicorn did not replace killed worker {victim} within {timeout:.0f} s "
+            f"(log: {self.log_path})"
         )
 
     def stop(self) -> None:
@@ -604,7 +604,7 @@ class Client(threading.Thread):
                 self.load.count_finished()
         except Exception:
             logger.exception(
-                "client %d failed; its remaining writes are not sent", self.number
+                "client %d failed, so its remaining writes are not sent", self.number
             )
             self.load.count_client_failure()
 
@@ -756,7 +756,7 @@ class Client(threading.Thread):
                 write.outcome = "acknowledged"
                 break
             # A 409 means the stored record is newer, and sending the same body
-            # again would get 409 again; any other 4xx is a bad request.
+            # again would get 409 again. Any other 4xx is a bad request.
             if status is not None and 400 <= status < 500:
                 write.outcome = "stale" if status == 409 else "rejected"
                 break
@@ -924,7 +924,7 @@ class Chaos(threading.Thread):
         if self.service.process is not None and self.service.process.poll() is not None:
             raise CheckAborted(
                 f"gunicorn's master exited with status "
-                f"{self.service.process.returncode}; see {self.service.log_path}"
+                f"{self.service.process.returncode} (log: {self.service.log_path})"
             )
 
     def stack_time_left(self) -> float:
@@ -1087,19 +1087,17 @@ def find_record_problem(
                 f"but the response gave version {version}"
             )
         if stored_text != write.features_text:
-            return (
-                f"DynamoDB holds other features under event {event_id}: {stored_text}"
-            )
+            return f"DynamoDB has other features under event {event_id}: {stored_text}"
         return None
     if stored_version <= version:
         return (
-            f"DynamoDB holds version {stored_version} (event {stored_id}), not newer "
+            f"DynamoDB has version {stored_version} (event {stored_id}), not newer "
             f"than the acknowledged version {version}"
         )
     compute_id = item.get("compute_id", {}).get("S", "")
     if sent_features.get((write.key, compute_id)) != stored_text:
         return (
-            f"DynamoDB holds version {stored_version} (compute_id {compute_id!r}), "
+            f"DynamoDB has version {stored_version} (compute_id {compute_id!r}), "
             "which is no write this run sent"
         )
     return None
@@ -1214,7 +1212,7 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--seed",
         type=int,
-        help="seed of the clients' random choices; thread timing still varies "
+        help="seed of the clients' random choices, though thread timing still varies "
         "between runs (default: a random one)",
     )
     parser.add_argument(
@@ -1477,9 +1475,10 @@ def check_after_load(
     chaos: Chaos,
     deadline: Deadline,
 ) -> tuple[Findings | None, list[int]]:
-    """Run the check unless a chaos step failed; return the findings and unread parts.
+    """Run the check unless a chaos step failed, and return its findings.
 
-    Returns no findings when the servers cannot be read, after logging why.
+    Also returns the partitions not read to their end. The findings are None when
+    the check did not run or could not read the servers, which is logged.
     """
     if chaos.failure is not None and chaos.exited_server is None:
         return None, []
