@@ -186,6 +186,7 @@ class ClientRegistry:
         """
         client = self.dynamodb()
         publisher = self.publisher()
+        self.dynamodb_probe()
         try:
             client.describe_table(TableName=self._settings.dynamodb_table)
         except Exception:  # noqa: BLE001 - any failure only delays the warm-up
