@@ -11,7 +11,7 @@ export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
 
 .DEFAULT_GOAL := help
-.PHONY: help install stack-install stack-up stack-down stack-status setup run smoke fuzz test test-unit test-stack lint format clean
+.PHONY: help install stack-install stack-up stack-down stack-status setup run smoke fuzz chaos test test-unit test-stack lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -62,6 +62,12 @@ fuzz: $(BIN)/.installed ## Fuzz the running service from its OpenAPI document, t
 	$(BIN)/st run $(FEATURESTORE_URL)/openapi.json --checks all \
 		--max-examples $(FUZZ_EXAMPLES) --request-timeout 10
 	$(BIN)/pytest tests/unit/test_properties.py --hypothesis-profile=fuzz
+
+CHAOS_WRITES ?= 3000
+CHAOS_CLIENTS ?= 16
+
+chaos: $(BIN)/.installed stack-install ## Check that no acknowledged write is lost while Kafka, dynalite and workers fail
+	$(BIN)/python scripts/chaos.py --writes $(CHAOS_WRITES) --clients $(CHAOS_CLIENTS)
 
 lint: $(BIN)/.installed ## Check formatting and lint with ruff
 	$(BIN)/ruff format --check featurestore tests scripts wsgi.py gunicorn.conf.py

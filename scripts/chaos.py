@@ -1200,10 +1200,10 @@ def parse_arguments() -> argparse.Namespace:
         ),
         ("--kafka-down-seconds", float, 3, "seconds the Kafka broker stays stopped"),
         ("--dynamodb-down-seconds", float, 1, "seconds dynalite stays stopped"),
-        ("--dynamodb-port", int, 58000, "dynalite port on 127.0.0.1"),
-        ("--kafka-port", int, 59092, "Kafka listener port on 127.0.0.1"),
-        ("--kafka-controller-port", int, 59093, "KRaft controller port on 127.0.0.1"),
-        ("--service-port", int, 58015, "gunicorn port on 127.0.0.1"),
+        ("--dynamodb-port", int, 17000, "dynalite port on 127.0.0.1"),
+        ("--kafka-port", int, 17092, "Kafka listener port on 127.0.0.1"),
+        ("--kafka-controller-port", int, 17093, "KRaft controller port on 127.0.0.1"),
+        ("--service-port", int, 17015, "gunicorn port on 127.0.0.1"),
     ]
     for name, kind, default, text in options:
         parser.add_argument(
