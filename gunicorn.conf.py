@@ -26,7 +26,7 @@ except ConfigError as error:
     sys.exit(f"featurestore: invalid configuration: {error}")
 _logger = logging.getLogger("featurestore.gunicorn")
 
-# Where to listen.
+# Listen address.
 bind = _settings.bind
 
 # Threads share each worker's DynamoDB client and Kafka producer; the requests spend
@@ -39,7 +39,7 @@ threads = _settings.threads
 # clients in each worker after the fork.
 preload_app = True
 
-# A write answers 503 before worker_timeout (checked at start-up), and a stopping
+# A write returns 503 before worker_timeout (checked at start-up), and a stopping
 # worker has graceful_timeout to finish requests and flush the producer.
 timeout = int(_settings.worker_timeout)
 graceful_timeout = int(_settings.graceful_timeout)

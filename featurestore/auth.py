@@ -10,7 +10,7 @@ because each key carries 256 random bits, so there is nothing to guess. Each ent
 ``entity_types`` and ``categories`` are optional; null or absent means any.
 
 With no keys configured, the service accepts every request only while it listens on
-loopback; on any other address it refuses to start unless FEATURESTORE_AUTH_DISABLED
+loopback. On any other address it refuses to start unless FEATURESTORE_AUTH_DISABLED
 is true. The health probes, the OpenAPI document and the docs page stay open, and so
 do the metrics unless FEATURESTORE_METRICS_REQUIRE_KEY is true.
 """
@@ -157,7 +157,7 @@ def _as_list(document: Any, origin: str) -> list:
 def _find_key(presented: str, keys: Sequence[ApiKey]) -> ApiKey | None:
     digest = hash_key(presented)
     found = None
-    # Every hash is compared, in constant time, so timing tells nothing about keys.
+    # Every hash is compared, in constant time, so timing reveals nothing about keys.
     for key in keys:
         if hmac.compare_digest(digest, key.sha256):
             found = key

@@ -104,7 +104,7 @@ class ClientRegistry:
     def dynamodb_probe(self) -> Any:
         """Return a DynamoDB client for health checks: one attempt, 1 s timeouts.
 
-        A readiness probe must answer quickly, so it does not use the service's
+        A readiness probe must return quickly, so it does not use the service's
         client with its retries.
         """
         self._check_pid()

@@ -268,7 +268,7 @@ def worst_case_write_seconds(settings: Settings) -> float:
 
 def _check_timeouts(settings: Settings) -> None:
     # gunicorn kills a worker that is silent for worker_timeout seconds; a request
-    # must answer 503 before that rather than die with the worker.
+    # must return 503 before that rather than die with the worker.
     worst_case = worst_case_write_seconds(settings)
     if worst_case >= settings.worker_timeout:
         raise ConfigError(

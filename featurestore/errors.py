@@ -21,7 +21,7 @@ class FeatureStoreError(Exception):
 
     status = 500
     code = "internal_error"
-    # HTTP headers the answer carries, such as WWW-Authenticate on a 401.
+    # HTTP headers of the error response, such as WWW-Authenticate on a 401.
     headers: Mapping[str, str] = {}
 
     def __init__(
@@ -112,8 +112,8 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "_schema": [str(messages)]}
 
 
-# An error answer echoes field paths from the request; these bound its size, since
-# a body of thousands of unknown, long field names would otherwise come back whole.
+# An error response echoes field paths from the request. These limits bound its
+# size, because a body of thousands of long unknown names would come back whole.
 MAX_DETAIL_FIELDS = 100
 MAX_DETAIL_PATH_CHARS = 300
 

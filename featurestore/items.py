@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 # DynamoDB's maximum item size, names and values included.
 MAX_ITEM_BYTES = 400 * 1024
 
-# DynamoDB error codes that mean "try again later", answered with 503.
+# DynamoDB error codes that mean "try again later", returned to clients as 503.
 _RETRYABLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",

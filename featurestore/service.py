@@ -171,8 +171,8 @@ def write_batch(
 
     ``requests`` are the valid items with their positions, ``invalid`` maps the other
     positions to their validation errors. Items for the same record key are reduced
-    to one, the one with the newest event time and then the last position; the
-    others are ``stale``. An item answered created, updated or unchanged is stored
+    to one: the newest event time wins, then the last position. The others are
+    ``stale``. An item whose status is created, updated or unchanged is stored
     and its event acknowledged by Kafka.
     """
     settings, registry = _settings(), _registry()

@@ -22,7 +22,7 @@ blueprint = Blueprint(
 def read_entity(arguments: dict[str, Any]):
     """Read the records of every category of an entity; none is an empty list.
 
-    A key limited to some categories sees only those.
+    A key limited to some categories gets only those.
     """
     auth.require("read", entity_types=[arguments["entity_type"]])
 

@@ -72,7 +72,7 @@ def _run_checks() -> dict[str, Any]:
 @blueprint.response(200, ReadinessSchema)
 @blueprint.alt_response(503, schema=ReadinessSchema, description="Not ready.")
 def ready():
-    """Check that the table and a Kafka broker answer; 503 when either does not.
+    """Check that the table and a Kafka broker respond; 503 when either does not.
 
     The result is cached per worker for 1.5 s. Concurrent probes in a window may
     each run the checks once; no lock is taken, so a fork cannot leave one held.

@@ -65,7 +65,7 @@ def _key(arguments: dict[str, Any]) -> RecordKey:
 def write_item(request: WriteRequest):
     """Store the latest features of one record and publish the change to Kafka.
 
-    Answers only after DynamoDB stored the record and Kafka acknowledged its event.
+    Responds only after DynamoDB stored the record and Kafka acknowledged its event.
     """
     g.source = request.meta.source
     auth.require("write", [request.key], source=request.meta.source)
