@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -30,6 +31,8 @@ from featurestore.records import (
     WriteRequest,
 )
 from featurestore.store import FeatureStore
+
+logger = logging.getLogger(__name__)
 
 
 def _registry() -> ClientRegistry:
@@ -233,6 +236,10 @@ def write_batch(
             results[index] = BatchItemResult(
                 index, _item_status(error), error=_error_body(error)
             )
+            if error.status >= 500:
+                logger.warning(
+                    "batch item %d of request %s failed: %s", index, request_id, error
+                )
             continue
         sent.append((index, outcome, delivered))
 
@@ -242,6 +249,12 @@ def write_batch(
             publisher.wait(delivered, deadline=delivery_deadline)
         except FeatureStoreError as error:
             results[index] = BatchItemResult(index, "failed", error=_error_body(error))
+            logger.warning(
+                "batch item %d of request %s was stored but its event failed: %s",
+                index,
+                request_id,
+                error,
+            )
             continue
         results[index] = BatchItemResult(index, outcome.status, outcome=outcome)
     for index, request in requests:

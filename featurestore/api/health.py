@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import flask_smorest
 from flask import current_app
 from marshmallow import Schema, fields
+
+logger = logging.getLogger(__name__)
 
 blueprint = flask_smorest.Blueprint(
     "health", __name__, url_prefix="/health", description="Probes"
@@ -63,6 +66,7 @@ def _run_checks() -> dict[str, Any]:
         # Any failure, whatever its type, means the dependency is not ready.
         except Exception as exc:  # noqa: BLE001
             result = {"status": "failed", "error": type(exc).__name__}
+            logger.warning("readiness check %s failed: %s", name, exc)
         result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
         results[name] = result
     return results
