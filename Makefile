@@ -11,7 +11,7 @@ export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
 
 .DEFAULT_GOAL := help
-.PHONY: help install stack-install stack-up stack-down stack-status setup run smoke fuzz chaos test test-unit test-stack lint format clean
+.PHONY: help install stack-install stack-up stack-down stack-status setup run smoke fuzz chaos bench test test-unit test-stack lint format clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -68,6 +68,11 @@ CHAOS_CLIENTS ?= 16
 
 chaos: $(BIN)/.installed stack-install ## Check that no acknowledged write is lost while Kafka, dynalite and workers fail
 	$(BIN)/python scripts/chaos.py --writes $(CHAOS_WRITES) --clients $(CHAOS_CLIENTS)
+
+BENCH_ARGS ?= --runs 3 --seconds 10 --soak-seconds 300
+
+bench: install ## Measure latency, throughput and memory against the bare-SDK floor (needs wrk)
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 lint: $(BIN)/.installed ## Check formatting and lint with ruff
 	$(BIN)/ruff format --check featurestore tests scripts wsgi.py gunicorn.conf.py

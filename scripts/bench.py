@@ -1,0 +1,570 @@
+"""Benchmark the service against the bare-SDK floor on the local stack.
+
+Starts its own dynalite, Kafka and gunicorn (configured by gunicorn.conf.py) on
+127.0.0.1, then measures, each figure as the median of ``--runs`` runs with its
+minimum and maximum:
+
+- cold start: the first response after gunicorn starts, and that request's
+  latency;
+- latency: p50 and p99 of the reference write over one connection (wrk);
+- throughput: single writes per second at 16 connections, records per second through
+  the batch endpoint, reads per second;
+- the floor: bare boto3 ``put_item`` (plain, and with the service's condition) plus a
+  confluent-kafka produce-and-wait of the same item and event, with as many processes
+  as gunicorn workers and as many requests in flight as the load it is compared with;
+- memory: resident set size of each worker before and after a soak.
+
+It prints every figure and the service-to-floor ratios, and writes them as JSON and
+two PNG plots into ``--output`` (default docs/benchmarks).
+
+    .venv/bin/python scripts/bench.py --runs 3 --seconds 10 --soak-seconds 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import pathlib
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from typing import Any
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from localrun import BIN, HOST, ROOT, TABLE, TOPIC, LocalStack, Service  # noqa: E402
+
+SEED = ROOT / "tests" / "data" / "seed_request.json"
+LUA = ROOT / "scripts" / "bench"
+
+
+def wrk(url: str, script: str, connections: int, seconds: float, env: dict) -> dict:
+    """Run wrk and return its RESULT line: requests, seconds, p50_ms, p99_ms, errors."""
+    threads = min(connections, 2)
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(LUA / script),
+            url,
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    result["per_second"] = result["requests"] / result["seconds"]
+    return result
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def write_body(entity_value: str = "ENTITY_VALUE") -> str:
+    body = json.loads(SEED.read_text())
+    body["data"]["entity_value"] = entity_value
+    return json.dumps(body)
+
+
+# --- the service ----------------------------------------------------------------
+
+
+def cold_start(service: Service) -> dict[str, float]:
+    """Start gunicorn and time its first successful write; return the figures in ms."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT,
+        env=service.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    body = write_body(f"cold-{uuid.uuid4().hex}").encode()
+    try:
+        while True:
+            request = urllib.request.Request(
+                f"{service.url}/api/v1/items",
+                data=body,
+                headers={"Content-Type": "application/json"},
+            )
+            sent = time.monotonic()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    reply.read()
+                break
+            except OSError:
+                if time.monotonic() - started > 60:
+                    raise
+                time.sleep(0.005)
+        answered = time.monotonic()
+        # The first request after the workers finished booting.
+        time.sleep(2)
+        body = write_body(f"first-{uuid.uuid4().hex}").encode()
+        request = urllib.request.Request(
+            f"{service.url}/api/v1/items",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        first_sent = time.monotonic()
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            reply.read()
+        first_ms = (time.monotonic() - first_sent) * 1000
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    return {
+        "first_answer_after_start_ms": (answered - started) * 1000,
+        "first_request_latency_ms": (answered - sent) * 1000,
+        "request_after_boot_ms": first_ms,
+    }
+
+
+def batch_records_per_second(service: Service, seconds: float, clients: int) -> float:
+    """Post 500-item batches from ``clients`` threads; return records per second."""
+    stop = time.monotonic() + seconds
+    counts = []
+    lock = threading.Lock()
+
+    def run(client: int) -> None:
+        sent = 0
+        while time.monotonic() < stop:
+            items = [
+                {
+                    "entity_type": "bench",
+                    "entity_value": f"batch-{client}-{uuid.uuid4().hex}",
+                    "category": "d0",
+                    "features": json.loads(SEED.read_text())["data"]["features"],
+                }
+                for _ in range(500)
+            ]
+            request = urllib.request.Request(
+                f"{service.url}/api/v1/items/batch",
+                data=json.dumps({"meta": {"source": "bench"}, "items": items}).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                results = json.loads(reply.read())["counts"]
+            sent += results.get("created", 0)
+        with lock:
+            counts.append(sent)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def preload_reads(service: Service, count: int) -> None:
+    for start in range(0, count, 500):
+        items = [
+            {
+                "entity_type": "bench",
+                "entity_value": f"read-{number}",
+                "category": "d0",
+                "features": json.loads(SEED.read_text())["data"]["features"],
+            }
+            for number in range(start, min(count, start + 500))
+        ]
+        request = urllib.request.Request(
+            f"{service.url}/api/v1/items/batch",
+            data=json.dumps({"meta": {"source": "bench"}, "items": items}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            reply.read()
+
+
+def worker_rss_mb(service: Service) -> list[float]:
+    sizes = []
+    for pid in sorted(service.worker_pids()):
+        for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+# --- the floor ------------------------------------------------------------------
+
+
+def _floor_process(
+    endpoint: str,
+    bootstrap: str,
+    threads: int,
+    seconds: float,
+    conditional: bool,
+    with_kafka: bool,
+    queue: Any,
+) -> None:
+    """Run ``threads`` loops of put_item (and produce-and-wait) for ``seconds``."""
+    import boto3
+    import botocore.config
+    from confluent_kafka import Producer
+
+    client = boto3.session.Session(region_name="us-east-1").client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        config=botocore.config.Config(max_pool_connections=threads * 2),
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 1,
+        }
+    )
+    polling = threading.Event()
+
+    def poll() -> None:
+        while not polling.is_set():
+            producer.poll(0.1)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    features = json.loads(SEED.read_text())["data"]["features"]
+    event = json.dumps({"event_type": "features.written", "features": features})
+    stop = time.monotonic() + seconds
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def loop(number: int) -> None:
+        mine = []
+        while time.monotonic() < stop:
+            key = f"floor#{os.getpid()}-{number}-{uuid.uuid4().hex}"
+            item = {
+                "pk": {"S": key},
+                "sk": {"S": "d0"},
+                "features": {
+                    "M": {"credit_score": {"N": "750"}, "ratio": {"N": "0.35"}}
+                },
+                "event_time_us": {"N": str(time.time_ns() // 1000)},
+                "content_hash": {"S": uuid.uuid4().hex},
+            }
+            arguments: dict[str, Any] = {"TableName": TABLE, "Item": item}
+            if conditional:
+                arguments.update(
+                    ConditionExpression=(
+                        "attribute_not_exists(#pk) OR #t < :t OR (#t = :t AND #h <> :h)"
+                    ),
+                    ExpressionAttributeNames={
+                        "#pk": "pk",
+                        "#t": "event_time_us",
+                        "#h": "content_hash",
+                    },
+                    ExpressionAttributeValues={
+                        ":t": item["event_time_us"],
+                        ":h": item["content_hash"],
+                    },
+                )
+            started = time.perf_counter()
+            client.put_item(**arguments)
+            if with_kafka:
+                delivered = threading.Event()
+                producer.produce(
+                    TOPIC,
+                    value=event.encode(),
+                    key=key.encode(),
+                    on_delivery=lambda error, message, done=delivered: done.set(),
+                )
+                delivered.wait(10)
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+
+    workers = [threading.Thread(target=loop, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    polling.set()
+    producer.flush(5)
+    queue.put(latencies)
+
+
+def floor(
+    stack_env: dict,
+    processes: int,
+    threads: int,
+    seconds: float,
+    *,
+    conditional: bool,
+    with_kafka: bool,
+) -> dict[str, float]:
+    """Run the bare-SDK loop in ``processes`` processes; return ops/s and latencies."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    started = time.monotonic()
+    workers = [
+        context.Process(
+            target=_floor_process,
+            args=(
+                stack_env["FEATURESTORE_DYNAMODB_ENDPOINT"],
+                stack_env["FEATURESTORE_KAFKA_BOOTSTRAP_SERVERS"],
+                threads,
+                seconds,
+                conditional,
+                with_kafka,
+                queue,
+            ),
+        )
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    latencies = []
+    for _ in workers:
+        latencies.extend(queue.get(timeout=seconds + 120))
+    for worker in workers:
+        worker.join()
+    elapsed = time.monotonic() - started
+    latencies.sort()
+    return {
+        "per_second": len(latencies) / max(elapsed, seconds),
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+    }
+
+
+# --- the run --------------------------------------------------------------------
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per figure")
+    parser.add_argument("--seconds", type=float, default=10, help="seconds per run")
+    parser.add_argument(
+        "--soak-seconds", type=float, default=300, help="length of the memory soak"
+    )
+    parser.add_argument(
+        "--output",
+        type=pathlib.Path,
+        default=ROOT / "docs" / "benchmarks",
+        help="folder for results.json and the plots",
+    )
+    parser.add_argument("--dynamodb-port", type=int, default=17200)
+    parser.add_argument("--kafka-port", type=int, default=17292)
+    parser.add_argument("--kafka-controller-port", type=int, default=17293)
+    parser.add_argument("--service-port", type=int, default=17215)
+    return parser.parse_args()
+
+
+def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> dict:
+    results: dict[str, Any] = {}
+    runs = range(args.runs)
+    workers = int(service.env.get("FEATURESTORE_WORKERS", "2"))
+    body_env = {"BENCH_BODY": write_body()}
+
+    print("cold start ...", flush=True)
+    colds = [cold_start(service) for _ in runs]
+    for name in colds[0]:
+        results[f"cold.{name}"] = summary([cold[name] for cold in colds])
+
+    service.start(timeout=60)
+    print("latency over one connection ...", flush=True)
+    single = [wrk(service.url, "write.lua", 1, args.seconds, body_env) for _ in runs]
+    results["latency.p50_ms"] = summary([r["p50_ms"] for r in single])
+    results["latency.p99_ms"] = summary([r["p99_ms"] for r in single])
+
+    print("writes at 16 connections ...", flush=True)
+    many = [wrk(service.url, "write.lua", 16, args.seconds, body_env) for _ in runs]
+    results["writes16.per_second"] = summary([r["per_second"] for r in many])
+    results["writes16.errors"] = sum(
+        r["status_errors"] + r["socket_errors"] for r in many
+    )
+
+    print("throughput against connections ...", flush=True)
+    curve = {}
+    for connections in (1, 2, 4, 8, 16, 32):
+        curve[connections] = wrk(
+            service.url, "write.lua", connections, args.seconds / 2, body_env
+        )["per_second"]
+    results["curve"] = curve
+
+    print("batch writes ...", flush=True)
+    batches = [batch_records_per_second(service, args.seconds, 4) for _ in runs]
+    results["batch.records_per_second"] = summary(batches)
+
+    print("reads at 16 connections ...", flush=True)
+    preload_reads(service, 1000)
+    reads = [
+        wrk(service.url, "read.lua", 16, args.seconds, {"BENCH_READ_COUNT": "1000"})
+        for _ in runs
+    ]
+    results["reads16.per_second"] = summary([r["per_second"] for r in reads])
+
+    print("the floor ...", flush=True)
+    floors = {
+        "floor.single": dict(processes=1, threads=1, conditional=True, with_kafka=True),
+        "floor.writes16": dict(
+            processes=workers, threads=16 // workers, conditional=True, with_kafka=True
+        ),
+        "floor.put16_plain": dict(
+            processes=workers,
+            threads=16 // workers,
+            conditional=False,
+            with_kafka=False,
+        ),
+        "floor.batch_conditional": dict(
+            processes=workers, threads=16, conditional=True, with_kafka=False
+        ),
+    }
+    for name, options in floors.items():
+        measured = [floor(service.env, seconds=args.seconds, **options) for _ in runs]
+        results[f"{name}.per_second"] = summary([m["per_second"] for m in measured])
+        results[f"{name}.p50_ms"] = summary([m["p50_ms"] for m in measured])
+        results[f"{name}.p99_ms"] = summary([m["p99_ms"] for m in measured])
+
+    print(f"memory soak of {args.soak_seconds:g} s ...", flush=True)
+    results["rss_mb.before"] = worker_rss_mb(service)
+    if args.soak_seconds > 0:
+        wrk(service.url, "write.lua", 16, args.soak_seconds, body_env)
+    results["rss_mb.after"] = worker_rss_mb(service)
+    return results
+
+
+def ratio(results: dict, service_key: str, floor_key: str) -> float:
+    return results[service_key]["median"] / results[floor_key]["median"]
+
+
+def report(results: dict) -> list[str]:
+    def figure(key: str, unit: str) -> str:
+        value = results[key]
+        return (
+            f"{value['median']:.1f} {unit} "
+            f"(min {value['min']:.1f}, max {value['max']:.1f})"
+        )
+
+    before, after = results["rss_mb.before"], results["rss_mb.after"]
+    growth = [(b - a) / a * 100 for a, b in zip(before, after, strict=False)]
+    single_p50 = results["floor.single.p50_ms"]["median"]
+    single_p99 = results["floor.single.p99_ms"]["median"]
+    writes_ratio = ratio(results, "writes16.per_second", "floor.writes16.per_second")
+    batch_ratio = ratio(
+        results, "batch.records_per_second", "floor.batch_conditional.per_second"
+    )
+    curve = {c: round(v) for c, v in results["curve"].items()}
+    lines = [
+        "cold: first response after start  "
+        + figure("cold.first_answer_after_start_ms", "ms"),
+        "cold: that request's latency      "
+        + figure("cold.first_request_latency_ms", "ms"),
+        "first request after worker boot   "
+        + figure("cold.request_after_boot_ms", "ms"),
+        "one connection p50                " + figure("latency.p50_ms", "ms"),
+        "one connection p99                " + figure("latency.p99_ms", "ms"),
+        f"floor, one in flight p50 / p99    {single_p50:.2f} / {single_p99:.2f} ms",
+        "writes/s at 16 connections        " + figure("writes16.per_second", "/s"),
+        "floor writes/s, 16 in flight      "
+        + figure("floor.writes16.per_second", "/s"),
+        f"  service / floor                 {writes_ratio:.2f}",
+        "plain put_item/s, 16 in flight    "
+        + figure("floor.put16_plain.per_second", "/s"),
+        "batch records/s                   " + figure("batch.records_per_second", "/s"),
+        "floor conditional put_item/s      "
+        + figure("floor.batch_conditional.per_second", "/s"),
+        f"  service / floor                 {batch_ratio:.2f}",
+        "reads/s at 16 connections         " + figure("reads16.per_second", "/s"),
+        f"worker RSS before soak, MB        {[round(x, 1) for x in before]}",
+        f"worker RSS after soak, MB         {[round(x, 1) for x in after]}",
+        f"  growth                          {[f'{g:.1f} %' for g in growth]}",
+        f"writes/s against connections      {curve}",
+        f"errors during the write runs      {results['writes16.errors']}",
+    ]
+    return lines
+
+
+def plot(results: dict, latencies_ms: list[float], output: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    figure, axes = pyplot.subplots(figsize=(6, 4))
+    axes.hist(latencies_ms, bins=60, color="#4477aa")
+    axes.set_xlabel("latency of one write, ms (one connection)")
+    axes.set_ylabel("requests")
+    axes.set_title("POST /api/v1/items latency")
+    figure.tight_layout()
+    figure.savefig(output / "latency.png", dpi=100)
+
+    figure, axes = pyplot.subplots(figsize=(6, 4))
+    connections = sorted(results["curve"])
+    axes.plot(connections, [results["curve"][c] for c in connections], marker="o")
+    axes.set_xscale("log", base=2)
+    axes.set_xlabel("connections")
+    axes.set_ylabel("writes per second")
+    axes.set_title("Single-write throughput")
+    figure.tight_layout()
+    figure.savefig(output / "throughput.png", dpi=100)
+
+
+def sample_latencies(service: Service, count: int) -> list[float]:
+    import http.client
+
+    connection = http.client.HTTPConnection(HOST, service.port, timeout=30)
+    latencies = []
+    for number in range(count):
+        body = write_body(f"sample-{number}-{uuid.uuid4().hex}")
+        started = time.perf_counter()
+        connection.request(
+            "POST", "/api/v1/items", body, {"Content-Type": "application/json"}
+        )
+        connection.getresponse().read()
+        latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def main() -> int:
+    args = parse_arguments()
+    if shutil.which("wrk") is None:
+        sys.exit("bench: wrk is required: install it (apt-get install wrk) and retry.")
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="featurestore-bench-"))
+    stack = LocalStack(directory, args)
+    service = Service(directory, args)
+    try:
+        stack.run("up", timeout=300)
+        service.create_table_and_topic(timeout=120)
+        results = measure(args, stack, service)
+        latencies = sample_latencies(service, 2000)
+    finally:
+        service.stop()
+        stack.run("down", timeout=120)
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    lines = report(results)
+    (args.output / "results.json").write_text(
+        json.dumps({"results": results, "report": lines}, indent=2, default=str)
+    )
+    plot(results, latencies, args.output)
+    print("\n".join(lines))
+    shutil.rmtree(directory, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

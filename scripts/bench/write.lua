@@ -1,0 +1,35 @@
+-- wrk script: POST the reference write with a new entity_value on every request,
+-- so that each request creates a record rather than replaying one.
+-- The body template comes from the environment variable BENCH_BODY, with the text
+-- ENTITY_VALUE where the entity value goes.
+
+local template = os.getenv("BENCH_BODY")
+local counter = 0
+local thread_id = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+  counter = counter + 1
+  local value = string.format("bench-%d-%d-%d", os.time(), thread_id, counter)
+  return wrk.format(nil, "/api/v1/items", nil, (template:gsub("ENTITY_VALUE", value)))
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    "RESULT {\"requests\": %d, \"seconds\": %f, \"p50_ms\": %f, \"p99_ms\": %f, " ..
+    "\"status_errors\": %d, \"socket_errors\": %d}\n",
+    summary.requests, summary.duration / 1e6,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    errors.status, errors.connect + errors.read + errors.write + errors.timeout))
+end
