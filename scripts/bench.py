@@ -55,7 +55,7 @@ def wrk(url: str, script: str, connections: int, seconds: float, env: dict) -> d
             "wrk",
             f"-t{threads}",
             f"-c{connections}",
-            f"-d{seconds}s",
+            f"-d{max(1, round(seconds))}s",
             "--latency",
             "-s",
             str(LUA / script),
