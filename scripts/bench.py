@@ -225,7 +225,12 @@ def _floor_process(
     import botocore.config
     from confluent_kafka import Producer
 
-    client = boto3.session.Session(region_name="us-east-1").client(
+    # dynalite accepts any credentials; fixed ones keep real AWS ones out of this.
+    client = boto3.session.Session(
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    ).client(
         "dynamodb",
         endpoint_url=endpoint,
         config=botocore.config.Config(max_pool_connections=threads * 2),
