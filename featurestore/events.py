@@ -95,6 +95,12 @@ def producer_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def _rejected(error: KafkaError) -> KafkaUnavailable:
+    return KafkaUnavailable(
+        f"Kafka rejected the event ({error.name()}); retry the request."
+    )
+
+
 class Publisher:
     """A Kafka producer whose delivery reports are served by a background thread.
 
@@ -155,21 +161,19 @@ class Publisher:
             delivered.result(timeout=max(0.0, deadline - time.monotonic()))
         except FutureTimeout as exc:
             metrics.KAFKA_FAILURES.labels("wait_timeout").inc()
-            raise KafkaUnavailable(
-                f"Kafka did not acknowledge the event within {self._timeout:g} s; "
-                "retry the request."
-            ) from exc
+            raise self._not_acknowledged() from exc
         except KafkaException as exc:
             error = exc.args[0]
             if error.code() == KafkaError._MSG_TIMED_OUT:
                 # message.timeout.ms equals the wait, so either may expire first.
-                raise KafkaUnavailable(
-                    f"Kafka did not acknowledge the event within {self._timeout:g} s; "
-                    "retry the request."
-                ) from exc
-            raise KafkaUnavailable(
-                f"Kafka rejected the event ({error.name()}); retry the request."
-            ) from exc
+                raise self._not_acknowledged() from exc
+            raise _rejected(error) from exc
+
+    def _not_acknowledged(self) -> KafkaUnavailable:
+        return KafkaUnavailable(
+            f"Kafka did not acknowledge the event within {self._timeout:g} s; "
+            "retry the request."
+        )
 
     def publish(self, key: str, envelope: Mapping[str, Any]) -> None:
         """Send one event and wait until Kafka acknowledges it."""
@@ -210,9 +214,7 @@ class Publisher:
                         f"The event is {len(value)} bytes, more than Kafka's maximum "
                         "message size; send fewer or smaller features."
                     ) from exc
-                raise KafkaUnavailable(
-                    f"Kafka rejected the event ({error.name()}); retry the request."
-                ) from exc
+                raise _rejected(error) from exc
 
     def queue_length(self) -> int:
         """Return the number of messages and requests waiting in the producer."""
