@@ -17,6 +17,8 @@ os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="featurestore-metrics-")
 )
 
+from gunicorn.glogging import Logger  # noqa: E402
+
 from featurestore.config import ConfigError, load_settings  # noqa: E402
 
 try:
@@ -54,7 +56,17 @@ limit_request_line = 8190
 control_socket_disable = True
 
 # The app logs one JSON line per request itself, so gunicorn's access log is off and
-# its error log goes to stdout beside the app's lines.
+# its error log goes to stdout beside the app's lines. With logconfig_dict set,
+# gunicorn would still format every request's access line before finding no
+# handler for it, which cost about 3 % of a worker's CPU, so the logger skips it.
+
+
+class _AppLogsRequests(Logger):
+    def access(self, resp, req, environ, request_time):
+        return
+
+
+logger_class = _AppLogsRequests
 accesslog = None
 errorlog = "-"
 loglevel = _settings.log_level.lower()

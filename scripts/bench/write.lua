@@ -5,7 +5,7 @@
 
 local template = os.getenv("BENCH_BODY")
 local counter = 0
-local thread_id = 0
+-- thread_id is a global that setup() sets in each thread's own Lua state.
 local threads = {}
 
 function setup(thread)
