@@ -6,8 +6,8 @@ The registry is safe under threads and ``fork()``:
 - One ``threading.Lock`` guards building, and no builder calls back into the registry,
   so one thread never takes the lock twice.
 - The registry remembers the pid that built its clients. After a fork (gunicorn's
-  ``preload_app``) the child drops what the parent made, without closing it, and gets a
-  fresh lock, so a lock held by another parent thread at fork time cannot block it.
+  ``preload_app``) the child drops what the parent made, without closing it, and gets
+  fresh locks, so a lock held by another parent thread at fork time cannot block it.
 - boto3 clients are thread-safe and shared by the worker's threads; the boto3 session
   that makes the client is used only while building, under the lock.
 """

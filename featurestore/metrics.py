@@ -2,7 +2,7 @@
 
 prometheus-client's multiprocess mode keeps each worker's values in files under
 ``PROMETHEUS_MULTIPROC_DIR``, which gunicorn.conf.py sets before anything imports
-prometheus_client; ``GET /metrics`` then sums the files of all workers. Without that
+prometheus_client. ``GET /metrics`` then sums the files of all workers. Without that
 variable (tests, ``flask run``) the process's own registry is served.
 """
 
@@ -132,7 +132,7 @@ def instrument_dynamodb(client: Any) -> None:
     def before_call(model: Any, context: dict, **kwargs: Any) -> None:
         context["featurestore_call"] = (model.name, time.perf_counter())
 
-    # An earlier before-call handler can answer a call without the others running
+    # An earlier before-call handler can return a response without the others running
     # (botocore's Stubber does), so the after-call handlers may find no start time.
     def after_call(parsed: dict, context: dict, **kwargs: Any) -> None:
         call = context.get("featurestore_call")

@@ -6,14 +6,24 @@ Used by ``make smoke`` and by the tests against the local stack, which must prov
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Message,
+    TopicPartition,
+)
 
 from featurestore import jsonio
 from featurestore.records import RecordKey
 from featurestore.store import key_attributes
+
+logger = logging.getLogger(__name__)
 
 
 def read_item(client: Any, table: str, key: RecordKey) -> dict[str, Any] | None:
@@ -22,6 +32,55 @@ def read_item(client: Any, table: str, key: RecordKey) -> dict[str, Any] | None:
         TableName=table, Key=key_attributes(key), ConsistentRead=True
     )
     return response.get("Item")
+
+
+def read_topic(
+    bootstrap_servers: str, topic: str, *, timeout: float = 15.0
+) -> tuple[list[Message], list[int]]:
+    """Read every partition from its start to its end offset at the time of the call.
+
+    Returns the messages, and the partitions not read to their end within
+    ``timeout`` seconds.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"featurestore-probe-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout)
+        ends: dict[int, int] = {}
+        for partition in metadata.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
+            if high > low:
+                ends[partition] = high
+        consumer.assign(
+            [TopicPartition(topic, partition, OFFSET_BEGINNING) for partition in ends]
+        )
+        while ends and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=500, timeout=0.5):
+                partition = message.partition()
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        if message.offset() >= ends.get(partition, 0):
+                            ends.pop(partition, None)
+                    else:
+                        logger.warning("reading topic %s failed: %s", topic, error)
+                    continue
+                messages.append(message)
+                if message.offset() + 1 >= ends.get(partition, 0):
+                    ends.pop(partition, None)
+    finally:
+        consumer.close()
+    return messages, sorted(ends)
 
 
 def find_events(
@@ -37,44 +96,18 @@ def find_events(
     as ``{"key", "partition", "offset", "value", "raw"}``. Stops at ``timeout``
     seconds, returning what it found by then.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"featurestore-probe-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-        }
-    )
+    messages, _ = read_topic(bootstrap_servers, topic, timeout=timeout)
     found: dict[str, list[dict[str, Any]]] = {}
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout)
-        ends = {}
-        for number in metadata.topics[topic].partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, number), timeout=timeout
+    for message in messages:
+        envelope = jsonio.loads(message.value())
+        if envelope.get("event_id") in event_ids:
+            found.setdefault(envelope["event_id"], []).append(
+                {
+                    "key": message.key().decode(),
+                    "partition": message.partition(),
+                    "offset": message.offset(),
+                    "value": envelope,
+                    "raw": message.value().decode(),
+                }
             )
-            if high > low:
-                ends[number] = high
-        consumer.assign(
-            [TopicPartition(topic, number, OFFSET_BEGINNING) for number in ends]
-        )
-        deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None or message.error():
-                continue
-            if message.offset() + 1 >= ends.get(message.partition(), 0):
-                ends.pop(message.partition(), None)
-            envelope = jsonio.loads(message.value())
-            if envelope.get("event_id") in event_ids:
-                found.setdefault(envelope["event_id"], []).append(
-                    {
-                        "key": message.key().decode(),
-                        "partition": message.partition(),
-                        "offset": message.offset(),
-                        "value": envelope,
-                        "raw": message.value().decode(),
-                    }
-                )
-    finally:
-        consumer.close()
     return found

@@ -410,7 +410,7 @@ class FeatureNameList(fields.String):
     """Comma-separated feature names in a query string, loaded as a list.
 
     The text is limited to 2,000 characters so that a URL with the longest
-    entity_value still fits gunicorn's request-line limit; longer lists go in the
+    entity_value still fits gunicorn's request-line limit. Longer lists go in the
     body of a batch read.
     """
 

@@ -60,11 +60,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
     KafkaException,
-    TopicPartition,
 )
 from localrun import (
     HOST,
@@ -77,7 +73,7 @@ from localrun import (
     Service,
 )
 
-from featurestore import jsonio, values
+from featurestore import jsonio, probe, values
 from featurestore.probe import read_item
 from featurestore.records import RecordKey
 
@@ -738,61 +734,25 @@ def read_topic(bootstrap_servers: str, timeout: float) -> tuple[list[Event], lis
 
     Returns the events and the partitions that were not read to their end in time.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"featurestore-chaos-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    messages, unfinished = probe.read_topic(bootstrap_servers, TOPIC, timeout=timeout)
     events: list[Event] = []
-    deadline = time.monotonic() + timeout
-    try:
-        metadata = consumer.list_topics(TOPIC, timeout=timeout)
-        ends: dict[int, int] = {}
-        for partition in metadata.topics[TOPIC].partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(TOPIC, partition), timeout=timeout
+    for message in messages:
+        envelope = jsonio.loads(message.value())
+        features = envelope.get("features")
+        events.append(
+            Event(
+                event_id=envelope["event_id"],
+                event_type=envelope["event_type"],
+                version=envelope["version"],
+                key=RecordKey(**envelope["key"]),
+                features_text=(
+                    None if features is None else jsonio.dumps(features, sort_keys=True)
+                ),
+                partition=message.partition(),
+                offset=message.offset(),
             )
-            if high > low:
-                ends[partition] = high
-        consumer.assign(
-            [TopicPartition(TOPIC, partition, OFFSET_BEGINNING) for partition in ends]
         )
-        while ends and time.monotonic() < deadline:
-            for message in consumer.consume(num_messages=500, timeout=0.5):
-                partition = message.partition()
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        if message.offset() >= ends.get(partition, 0):
-                            ends.pop(partition, None)
-                    else:
-                        logger.warning("reading the topic: %s", error)
-                    continue
-                envelope = jsonio.loads(message.value())
-                features = envelope.get("features")
-                events.append(
-                    Event(
-                        event_id=envelope["event_id"],
-                        event_type=envelope["event_type"],
-                        version=envelope["version"],
-                        key=RecordKey(**envelope["key"]),
-                        features_text=(
-                            None
-                            if features is None
-                            else jsonio.dumps(features, sort_keys=True)
-                        ),
-                        partition=partition,
-                        offset=message.offset(),
-                    )
-                )
-                if message.offset() + 1 >= ends.get(partition, 0):
-                    ends.pop(partition, None)
-    finally:
-        consumer.close()
-    return events, sorted(ends)
+    return events, unfinished
 
 
 @dataclasses.dataclass

@@ -1,7 +1,7 @@
 """Request body parsing for the API's flask-smorest blueprints.
 
 webargs would parse JSON with the standard library and turn ``0.35`` into a binary
-float, so this parser decodes bodies with featurestore.jsonio instead, and answers
+float, so this parser decodes bodies with featurestore.jsonio instead. It rejects
 each kind of unusable body with its own clear error before the schema runs.
 """
 
@@ -20,8 +20,8 @@ from werkzeug.exceptions import ClientDisconnected
 from featurestore import jsonio
 from featurestore.errors import FeatureStoreError, InvalidRequest, PayloadTooLarge
 
-# A JSON escape of a UTF-16 surrogate; only bodies that contain one are searched for
-# a lone surrogate, which is not Unicode text and cannot be stored or encoded.
+# A JSON escape of a UTF-16 surrogate. Only bodies that contain one are searched for
+# a lone surrogate, because that is not Unicode text and cannot be stored or encoded.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -130,13 +130,13 @@ class ExactJSONParser(FlaskParser):
         if _SURROGATE_ESCAPE.search(body):
             path = _lone_surrogate_path(data, "")
             if path is not None:
-                # The path itself may hold the surrogate; escape it for the answer.
-                shown = path.encode("utf-8", "backslashreplace").decode()
+                # The path may contain the surrogate, so the response escapes it.
+                escaped_path = path.encode("utf-8", "backslashreplace").decode()
                 raise InvalidRequest(
                     "The request body contains a lone UTF-16 surrogate escape, "
                     "which is not Unicode text.",
                     details={
-                        shown: [
+                        escaped_path: [
                             "Send valid Unicode text without lone \\uD800 "
                             "to \\uDFFF escapes."
                         ]
@@ -177,7 +177,7 @@ class Blueprint(flask_smorest.Blueprint):
 def _limit_body_read_time() -> None:
     # gunicorn's gthread worker reads the body from a blocking socket with no
     # timeout, so a client that announces more than it sends would hold a thread
-    # for ever; gthread makes the socket blocking again for the next request.
+    # for ever. gthread makes the socket blocking again for the next request.
     sock = flask.request.environ.get("gunicorn.socket")
     if sock is not None:
         sock.settimeout(flask.current_app.config["SETTINGS"].body_read_timeout)

@@ -79,7 +79,7 @@ def _assert_acknowledged_intact(stack, names, acknowledged: dict[str, dict]) -> 
 
 
 def _load(service, prefix: str, clients: int, per_client: int) -> tuple[dict, list]:
-    """Send distinct writes from several threads; return 2xx answers and failures."""
+    """Send distinct writes from several threads; return 2xx responses and failures."""
     acknowledged: dict[str, dict] = {}
     failures: list[str] = []
     lock = threading.Lock()

@@ -202,7 +202,12 @@ def _credit_item(row: dict[str, str]) -> dict:
         if column == "ID":
             continue
         name = column.lower().replace(" ", "_")
-        features[name] = None if cell == "" else (int(cell) if cell.isdigit() else cell)
+        if cell == "":
+            features[name] = None
+        elif cell.isdigit():
+            features[name] = int(cell)
+        else:
+            features[name] = cell
     return {
         "entity_type": "german_credit_applicant",
         "entity_value": row["ID"],

@@ -135,7 +135,7 @@ def test_batch_dynamodb_throttling_marks_failed(client, dynamodb, publisher):
 
 @pytest.fixture
 def silent_server():
-    """A TCP server on loopback that accepts connections and never answers."""
+    """A TCP server on loopback that accepts connections and never responds."""
     import socket
     import threading
 
