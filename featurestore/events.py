@@ -51,6 +51,9 @@ def build_envelope(record: StoredRecord, event_type: str = WRITTEN) -> dict[str,
     return envelope
 
 
+# How often the delivery thread refreshes the producer-queue gauge, in seconds.
+QUEUE_GAUGE_SECONDS = 0.5
+
 # Room in an event for everything but the features: ids, key, meta and JSON syntax.
 # The key's parts and the meta texts are bounded by the schemas to about 1.7 KB.
 ENVELOPE_OVERHEAD_BYTES = 4096
@@ -124,9 +127,15 @@ class Publisher:
         self._poller.start()
 
     def _serve_delivery_reports(self) -> None:
+        # poll() returns after each batch of reports, so under load the queue gauge
+        # is refreshed at most every QUEUE_GAUGE_SECONDS rather than on every batch.
+        refreshed = 0.0
         while not self._closing.is_set():
             self._producer.poll(0.1)
-            metrics.KAFKA_QUEUE.set(len(self._producer))
+            now = time.monotonic()
+            if now - refreshed >= QUEUE_GAUGE_SECONDS:
+                metrics.KAFKA_QUEUE.set(len(self._producer))
+                refreshed = now
 
     def send(self, key: str, envelope: Mapping[str, Any]) -> Future[None]:
         """Queue one event; the returned future completes with Kafka's delivery report.

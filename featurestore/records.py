@@ -27,7 +27,12 @@ class RecordKey:
         return f"{self.entity_type}#{self.entity_value}"
 
     def as_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+        # dataclasses.asdict deep-copies every field, which this hot path can skip.
+        return {
+            "entity_type": self.entity_type,
+            "entity_value": self.entity_value,
+            "category": self.category,
+        }
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,7 @@ blueprint = Blueprint(
 
 @blueprint.route("", methods=["GET"])
 @error_responses(blueprint, 400, 414, 503)
-@blueprint.arguments(EntityQuerySchema, location="query")
+@blueprint.arguments(EntityQuerySchema(), location="query")
 @blueprint.response(200, EntityResponseSchema)
 def read_entity(arguments: dict[str, Any]):
     """Read the records of every category of an entity; none is an empty list.

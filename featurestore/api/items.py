@@ -57,7 +57,7 @@ def _key(arguments: dict[str, Any]) -> RecordKey:
 
 @blueprint.route("", methods=["POST"])
 @error_responses(blueprint, 400, 409, 413, 415, 503)
-@blueprint.arguments(WriteRequestSchema, location="json")
+@blueprint.arguments(WriteRequestSchema(), location="json")
 @blueprint.response(201, WriteResponseSchema, description="A new record was stored.")
 @blueprint.alt_response(
     200, schema=WriteResponseSchema, description="The record was replaced or replayed."
@@ -78,7 +78,7 @@ def write_item(request: WriteRequest):
 
 @blueprint.route("", methods=["GET"])
 @error_responses(blueprint, 400, 404, 414, 503)
-@blueprint.arguments(RecordQuerySchema, location="query")
+@blueprint.arguments(RecordQuerySchema(), location="query")
 @blueprint.response(200, RecordSchema)
 def read_item(arguments: dict[str, Any]):
     """Read one record, optionally only the named features."""
@@ -91,7 +91,7 @@ def read_item(arguments: dict[str, Any]):
 
 @blueprint.route("", methods=["DELETE"])
 @error_responses(blueprint, 400, 404, 409, 414, 503)
-@blueprint.arguments(DeleteQuerySchema, location="query")
+@blueprint.arguments(DeleteQuerySchema(), location="query")
 @blueprint.response(200, DeleteResponseSchema)
 def delete_item(arguments: dict[str, Any]):
     """Delete one record and publish a ``features.deleted`` event."""
@@ -116,7 +116,7 @@ def delete_item(arguments: dict[str, Any]):
 
 @blueprint.route("/batch", methods=["POST"])
 @error_responses(blueprint, 400, 413, 415)
-@blueprint.arguments(BatchWriteRequestSchema, location="json")
+@blueprint.arguments(BatchWriteRequestSchema(), location="json")
 @blueprint.response(200, BatchWriteResponseSchema)
 def write_batch(body: dict[str, Any]):
     """Write up to 500 records with one meta; one result per item, in order.
@@ -145,7 +145,7 @@ def write_batch(body: dict[str, Any]):
 
 @blueprint.route("/batch-get", methods=["POST"])
 @error_responses(blueprint, 400, 415, 503)
-@blueprint.arguments(BatchReadRequestSchema, location="json")
+@blueprint.arguments(BatchReadRequestSchema(), location="json")
 @blueprint.response(200, BatchReadResponseSchema)
 def read_batch(body: dict[str, Any]):
     """Read up to 100 records; the missing ones are listed under ``missing``."""
