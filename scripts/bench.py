@@ -14,6 +14,12 @@ minimum and maximum:
   as gunicorn workers and as many requests in flight as the load it is compared with;
 - memory: resident set size of each worker before and after a soak.
 
+Before the first measured run, ``--warm-seconds`` of writes through the service and
+the floor warm Kafka's JVM and dynalite. After that each service run is followed by
+its floor run, so every ratio compares two runs on a stack in the same state. The
+CPU time per write of the service's workers and of the floor's processes is printed
+beside the ratios.
+
 It prints every figure and the service-to-floor ratios, and writes them as JSON and
 two PNG plots into ``--output`` (default docs/benchmarks).
 
@@ -44,6 +50,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from localrun import BIN, HOST, ROOT, TABLE, TOPIC, LocalStack, Service  # noqa: E402
 
 SEED = ROOT / "tests" / "data" / "seed_request.json"
+# Threads posting 500-item batches at once in the batch figure.
+BATCH_CLIENTS = 4
 LUA = ROOT / "scripts" / "bench"
 
 
@@ -141,8 +149,10 @@ def cold_start(service: Service) -> dict[str, float]:
     }
 
 
-def batch_records_per_second(service: Service, seconds: float, clients: int) -> float:
-    """Post 500-item batches from ``clients`` threads; return records per second."""
+def batch_records_per_second(
+    service: Service, seconds: float, clients: int
+) -> dict[str, float]:
+    """Post 500-item batches from ``clients`` threads; return records and their rate."""
     stop = time.monotonic() + seconds
     counts = []
     lock = threading.Lock()
@@ -176,7 +186,8 @@ def batch_records_per_second(service: Service, seconds: float, clients: int) -> 
         thread.start()
     for thread in threads:
         thread.join()
-    return sum(counts) / (time.monotonic() - started)
+    records = sum(counts)
+    return {"records": records, "per_second": records / (time.monotonic() - started)}
 
 
 def preload_reads(service: Service, count: int) -> None:
@@ -211,6 +222,76 @@ def worker_rss_mb(service: Service) -> list[float]:
 # --- the floor ------------------------------------------------------------------
 
 
+def _floor_item(number: int, features: dict) -> tuple[str, dict, dict]:
+    """Return the key, the DynamoDB item and the event of one floor write.
+
+    They hold the attributes and the event envelope the service writes for the
+    reference request, so the floor sends and stores as many bytes as the service.
+    """
+    now = time.time()
+    event_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+    event_time += f".{int(now * 1e6) % 1_000_000:06d}Z"
+    entity_value = f"floor-{os.getpid()}-{number}-{uuid.uuid4().hex}"
+    entity_id = f"bench#{entity_value}"
+    event_id = str(uuid.uuid4())
+    request_id = uuid.uuid4().hex
+    item = {
+        "pk": {"S": entity_id},
+        "sk": {"S": "d0"},
+        "entity_type": {"S": "bench"},
+        "entity_value": {"S": entity_value},
+        "category": {"S": "d0"},
+        "features": {"M": _attribute_map(features)},
+        # The reference features hold no number that needs its text kept.
+        "number_text": {"M": {}},
+        "event_time": {"S": event_time},
+        "event_time_us": {"N": str(int(now * 1e6))},
+        "version": {"N": "1"},
+        "event_id": {"S": event_id},
+        "content_hash": {"S": uuid.uuid4().hex + uuid.uuid4().hex},
+        "source": {"S": "prediction_service"},
+        "compute_id": {"S": "spark-job-2025-10-16-abc123"},
+        "request_id": {"S": request_id},
+        "written_at": {"S": event_time},
+        "deleted": {"BOOL": False},
+    }
+    event = {
+        "event_id": event_id,
+        "event_type": "features.written",
+        "schema_version": 1,
+        "key": {"entity_type": "bench", "entity_value": entity_value, "category": "d0"},
+        "event_time": event_time,
+        "meta": {
+            "source": "prediction_service",
+            "compute_id": "spark-job-2025-10-16-abc123",
+            "request_id": request_id,
+        },
+        "version": 1,
+        "features": features,
+    }
+    return entity_id, item, event
+
+
+def _attribute_map(features: dict) -> dict:
+    attributes = {}
+    for name, value in features.items():
+        if isinstance(value, bool):
+            attributes[name] = {"BOOL": value}
+        elif isinstance(value, int | float):
+            attributes[name] = {"N": str(value)}
+        else:
+            attributes[name] = {"S": str(value)}
+    return attributes
+
+
+# The service's condition for a write without an event time: no live record, or a
+# stored one that is not newer and has other content.
+_CONDITION = (
+    "attribute_not_exists(#pk) OR #expires <= :now OR "
+    "(#time <= :time AND #hash <> :hash)"
+)
+
+
 def _floor_process(
     endpoint: str,
     bootstrap: str,
@@ -220,7 +301,12 @@ def _floor_process(
     with_kafka: bool,
     queue: Any,
 ) -> None:
-    """Run ``threads`` loops of put_item (and produce-and-wait) for ``seconds``."""
+    """Run ``threads`` loops of put_item (and produce-and-wait) for ``seconds``.
+
+    Puts on the queue the latencies in seconds and the CPU seconds the process used.
+    """
+    import resource
+
     import boto3
     import botocore.config
     from confluent_kafka import Producer
@@ -252,38 +338,30 @@ def _floor_process(
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     features = json.loads(SEED.read_text())["data"]["features"]
-    event = json.dumps({"event_type": "features.written", "features": features})
     stop = time.monotonic() + seconds
     latencies: list[float] = []
     lock = threading.Lock()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
 
     def loop(number: int) -> None:
         mine = []
         while time.monotonic() < stop:
-            key = f"floor#{os.getpid()}-{number}-{uuid.uuid4().hex}"
-            item = {
-                "pk": {"S": key},
-                "sk": {"S": "d0"},
-                "features": {
-                    "M": {"credit_score": {"N": "750"}, "ratio": {"N": "0.35"}}
-                },
-                "event_time_us": {"N": str(time.time_ns() // 1000)},
-                "content_hash": {"S": uuid.uuid4().hex},
-            }
+            key, item, event = _floor_item(number, features)
             arguments: dict[str, Any] = {"TableName": TABLE, "Item": item}
             if conditional:
                 arguments.update(
-                    ConditionExpression=(
-                        "attribute_not_exists(#pk) OR #t < :t OR (#t = :t AND #h <> :h)"
-                    ),
+                    ConditionExpression=_CONDITION,
                     ExpressionAttributeNames={
                         "#pk": "pk",
-                        "#t": "event_time_us",
-                        "#h": "content_hash",
+                        "#expires": "expires_at",
+                        "#time": "event_time_us",
+                        "#hash": "content_hash",
                     },
                     ExpressionAttributeValues={
-                        ":t": item["event_time_us"],
-                        ":h": item["content_hash"],
+                        ":now": {"N": str(int(time.time()))},
+                        ":time": item["event_time_us"],
+                        ":hash": item["content_hash"],
                     },
                 )
             started = time.perf_counter()
@@ -292,8 +370,12 @@ def _floor_process(
                 delivered = threading.Event()
                 producer.produce(
                     TOPIC,
-                    value=event.encode(),
+                    value=json.dumps(event).encode(),
                     key=key.encode(),
+                    headers=[
+                        ("event_id", event["event_id"].encode()),
+                        ("event_type", event["event_type"].encode()),
+                    ],
                     on_delivery=lambda error, message, done=delivered: done.set(),
                 )
                 delivered.wait(10)
@@ -306,9 +388,11 @@ def _floor_process(
         worker.start()
     for worker in workers:
         worker.join()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = usage.ru_utime + usage.ru_stime - cpu_before
     polling.set()
     producer.flush(5)
-    queue.put(latencies)
+    queue.put((latencies, cpu_seconds))
 
 
 def floor(
@@ -341,9 +425,12 @@ def floor(
     ]
     for worker in workers:
         worker.start()
-    latencies = []
+    latencies: list[float] = []
+    cpu_seconds = 0.0
     for _ in workers:
-        latencies.extend(queue.get(timeout=seconds + 120))
+        mine, cpu = queue.get(timeout=seconds + 120)
+        latencies.extend(mine)
+        cpu_seconds += cpu
     for worker in workers:
         worker.join()
     elapsed = time.monotonic() - started
@@ -352,6 +439,7 @@ def floor(
         "per_second": len(latencies) / max(elapsed, seconds),
         "p50_ms": latencies[len(latencies) // 2] * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "cpu_ms_per_write": cpu_seconds * 1000 / len(latencies),
     }
 
 
@@ -366,6 +454,12 @@ def parse_arguments() -> argparse.Namespace:
         "--soak-seconds", type=float, default=300, help="length of the memory soak"
     )
     parser.add_argument(
+        "--warm-seconds",
+        type=float,
+        default=60,
+        help="load before the first measured run, half service and half floor",
+    )
+    parser.add_argument(
         "--output",
         type=pathlib.Path,
         default=ROOT / "docs" / "benchmarks",
@@ -378,11 +472,48 @@ def parse_arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def worker_cpu_seconds(pids: set[int]) -> float:
+    """Return the CPU seconds the given processes used so far (Linux's /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> dict:
+    """Take every figure; each service figure and its floor alternate run by run."""
     results: dict[str, Any] = {}
     runs = range(args.runs)
     workers = int(service.env.get("FEATURESTORE_WORKERS", "2"))
+    # Each batch request runs up to batch_concurrency items at once.
+    batch_in_flight = BATCH_CLIENTS * int(
+        service.env.get("FEATURESTORE_BATCH_CONCURRENCY", "16")
+    )
     body_env = {"BENCH_BODY": write_body()}
+    floors = {
+        "floor.single": dict(processes=1, threads=1, conditional=True, with_kafka=True),
+        "floor.writes16": dict(
+            processes=workers, threads=16 // workers, conditional=True, with_kafka=True
+        ),
+        "floor.put16_plain": dict(
+            processes=workers,
+            threads=16 // workers,
+            conditional=False,
+            with_kafka=False,
+        ),
+        "floor.batch_conditional": dict(
+            processes=workers,
+            threads=batch_in_flight // workers,
+            conditional=True,
+            with_kafka=False,
+        ),
+    }
+    measured: dict[str, list] = {name: [] for name in floors}
+
+    def run_floor(name: str) -> None:
+        measured[name].append(floor(service.env, seconds=args.seconds, **floors[name]))
 
     print("cold start ...", flush=True)
     colds = [cold_start(service) for _ in runs]
@@ -390,14 +521,36 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
         results[f"cold.{name}"] = summary([cold[name] for cold in colds])
 
     service.start(timeout=60)
+    pids = service.worker_pids()
+    # Kafka's JVM compiles its hot paths during the first minute of load, and the
+    # service and the floor are both measured after that.
+    print(f"warming the stack for {args.warm_seconds:g} s ...", flush=True)
+    wrk(service.url, "write.lua", 16, args.warm_seconds / 2, body_env)
+    floor(service.env, seconds=args.warm_seconds / 2, **floors["floor.writes16"])
+
     print("latency over one connection ...", flush=True)
-    single = [wrk(service.url, "write.lua", 1, args.seconds, body_env) for _ in runs]
+    single = []
+    for _ in runs:
+        single.append(wrk(service.url, "write.lua", 1, args.seconds, body_env))
+        run_floor("floor.single")
     results["latency.p50_ms"] = summary([r["p50_ms"] for r in single])
     results["latency.p99_ms"] = summary([r["p99_ms"] for r in single])
 
     print("writes at 16 connections ...", flush=True)
-    many = [wrk(service.url, "write.lua", 16, args.seconds, body_env) for _ in runs]
+    many, cpu_per_write = [], []
+    for _ in runs:
+        cpu_before = worker_cpu_seconds(pids)
+        many.append(wrk(service.url, "write.lua", 16, args.seconds, body_env))
+        cpu = worker_cpu_seconds(pids) - cpu_before
+        cpu_per_write.append(cpu * 1000 / max(1, many[-1]["requests"]))
+        run_floor("floor.writes16")
+        run_floor("floor.put16_plain")
     results["writes16.per_second"] = summary([r["per_second"] for r in many])
+    results["writes16.cpu_ms_per_write"] = summary(cpu_per_write)
+    results["writes16.ratios"] = [
+        r["per_second"] / f["per_second"]
+        for r, f in zip(many, measured["floor.writes16"], strict=True)
+    ]
     results["writes16.errors"] = sum(
         r["status_errors"] + r["socket_errors"] for r in many
     )
@@ -411,8 +564,20 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     results["curve"] = curve
 
     print("batch writes ...", flush=True)
-    batches = [batch_records_per_second(service, args.seconds, 4) for _ in runs]
-    results["batch.records_per_second"] = summary(batches)
+    batches, cpu_per_record = [], []
+    for _ in runs:
+        cpu_before = worker_cpu_seconds(pids)
+        batch = batch_records_per_second(service, args.seconds, BATCH_CLIENTS)
+        cpu = worker_cpu_seconds(pids) - cpu_before
+        batches.append(batch)
+        cpu_per_record.append(cpu * 1000 / max(1, batch["records"]))
+        run_floor("floor.batch_conditional")
+    results["batch.records_per_second"] = summary([b["per_second"] for b in batches])
+    results["batch.cpu_ms_per_record"] = summary(cpu_per_record)
+    results["batch.ratios"] = [
+        b["per_second"] / f["per_second"]
+        for b, f in zip(batches, measured["floor.batch_conditional"], strict=True)
+    ]
 
     print("reads at 16 connections ...", flush=True)
     preload_reads(service, 1000)
@@ -422,27 +587,9 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     ]
     results["reads16.per_second"] = summary([r["per_second"] for r in reads])
 
-    print("the floor ...", flush=True)
-    floors = {
-        "floor.single": dict(processes=1, threads=1, conditional=True, with_kafka=True),
-        "floor.writes16": dict(
-            processes=workers, threads=16 // workers, conditional=True, with_kafka=True
-        ),
-        "floor.put16_plain": dict(
-            processes=workers,
-            threads=16 // workers,
-            conditional=False,
-            with_kafka=False,
-        ),
-        "floor.batch_conditional": dict(
-            processes=workers, threads=16, conditional=True, with_kafka=False
-        ),
-    }
-    for name, options in floors.items():
-        measured = [floor(service.env, seconds=args.seconds, **options) for _ in runs]
-        results[f"{name}.per_second"] = summary([m["per_second"] for m in measured])
-        results[f"{name}.p50_ms"] = summary([m["p50_ms"] for m in measured])
-        results[f"{name}.p99_ms"] = summary([m["p99_ms"] for m in measured])
+    for name, figures in measured.items():
+        for figure in ("per_second", "p50_ms", "p99_ms", "cpu_ms_per_write"):
+            results[f"{name}.{figure}"] = summary([f[figure] for f in figures])
 
     print(f"memory soak of {args.soak_seconds:g} s ...", flush=True)
     results["rss_mb.before"] = worker_rss_mb(service)
@@ -459,9 +606,10 @@ def ratio(results: dict, service_key: str, floor_key: str) -> float:
 def report(results: dict) -> list[str]:
     def figure(key: str, unit: str) -> str:
         value = results[key]
+        digits = 2 if value["median"] < 10 else 1
         return (
-            f"{value['median']:.1f} {unit} "
-            f"(min {value['min']:.1f}, max {value['max']:.1f})"
+            f"{value['median']:.{digits}f} {unit} "
+            f"(min {value['min']:.{digits}f}, max {value['max']:.{digits}f})"
         )
 
     before, after = results["rss_mb.before"], results["rss_mb.after"]
@@ -472,6 +620,8 @@ def report(results: dict) -> list[str]:
     batch_ratio = ratio(
         results, "batch.records_per_second", "floor.batch_conditional.per_second"
     )
+    writes_runs = ", ".join(f"{r:.2f}" for r in results["writes16.ratios"])
+    batch_runs = ", ".join(f"{r:.2f}" for r in results["batch.ratios"])
     curve = {c: round(v) for c, v in results["curve"].items()}
     lines = [
         "cold: first response after start  "
@@ -486,13 +636,20 @@ def report(results: dict) -> list[str]:
         "writes/s at 16 connections        " + figure("writes16.per_second", "/s"),
         "floor writes/s, 16 in flight      "
         + figure("floor.writes16.per_second", "/s"),
-        f"  service / floor                 {writes_ratio:.2f}",
+        f"  service / floor                 {writes_ratio:.2f} (runs: {writes_runs})",
+        "  CPU per write, service workers  "
+        + figure("writes16.cpu_ms_per_write", "ms"),
+        "  CPU per write, floor processes  "
+        + figure("floor.writes16.cpu_ms_per_write", "ms"),
         "plain put_item/s, 16 in flight    "
         + figure("floor.put16_plain.per_second", "/s"),
         "batch records/s                   " + figure("batch.records_per_second", "/s"),
         "floor conditional put_item/s      "
         + figure("floor.batch_conditional.per_second", "/s"),
-        f"  service / floor                 {batch_ratio:.2f}",
+        f"  service / floor                 {batch_ratio:.2f} (runs: {batch_runs})",
+        "  CPU per record, service workers " + figure("batch.cpu_ms_per_record", "ms"),
+        "  CPU per write, floor processes  "
+        + figure("floor.batch_conditional.cpu_ms_per_write", "ms"),
         "reads/s at 16 connections         " + figure("reads16.per_second", "/s"),
         f"worker RSS before soak, MB        {[round(x, 1) for x in before]}",
         f"worker RSS after soak, MB         {[round(x, 1) for x in after]}",
