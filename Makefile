@@ -23,7 +23,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 install: $(BIN)/.installed stack-install ## Create the virtualenv, fetch Kafka and dynalite, install Chromium
-	scripts/install-browser
+	scripts/install-deb chromium chromium "the API page test"
 
 stack-install: ## Fetch the Kafka jars (Maven) and dynalite (npm)
 	$(STACK) install
@@ -71,7 +71,8 @@ chaos: $(BIN)/.installed stack-install ## Check that no acknowledged write is lo
 
 BENCH_ARGS ?= --runs 3 --seconds 10 --soak-seconds 300
 
-bench: install ## Measure latency, throughput and memory against the bare-SDK floor (needs wrk)
+bench: install ## Measure latency, throughput and memory against the bare-SDK floor
+	scripts/install-deb wrk wrk "make bench"
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 lint: $(BIN)/.installed ## Check formatting and lint with ruff

@@ -487,10 +487,9 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     results: dict[str, Any] = {}
     runs = range(args.runs)
     workers = int(service.env.get("FEATURESTORE_WORKERS", "2"))
-    # Each batch request runs up to batch_concurrency items at once.
-    batch_in_flight = BATCH_CLIENTS * int(
-        service.env.get("FEATURESTORE_BATCH_CONCURRENCY", "16")
-    )
+    # A worker runs the items of all its batch requests in one pool of
+    # batch_concurrency threads, so that many writes are in flight per worker.
+    batch_concurrency = int(service.env.get("FEATURESTORE_BATCH_CONCURRENCY", "16"))
     body_env = {"BENCH_BODY": write_body()}
     floors = {
         "floor.single": dict(processes=1, threads=1, conditional=True, with_kafka=True),
@@ -505,7 +504,7 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
         ),
         "floor.batch_conditional": dict(
             processes=workers,
-            threads=batch_in_flight // workers,
+            threads=batch_concurrency,
             conditional=True,
             with_kafka=False,
         ),
