@@ -117,6 +117,7 @@ def post_worker_init(worker):
         _registry(worker).warm()
     except Exception:  # the first request builds them again and reports the error
         _logger.exception("warming the clients of worker %d failed", worker.pid)
+    _logger.info("worker %d is ready", worker.pid)
 
 
 def worker_exit(server, worker):

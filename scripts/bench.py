@@ -100,50 +100,73 @@ def write_body(entity_value: str = "ENTITY_VALUE") -> str:
 # --- the service ----------------------------------------------------------------
 
 
-def cold_start(service: Service) -> dict[str, float]:
-    """Start gunicorn and time its first successful write; return the figures in ms."""
-    started = time.monotonic()
-    process = subprocess.Popen(
+def _start_gunicorn(service: Service, log: Any) -> subprocess.Popen:
+    return subprocess.Popen(
         [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app"],
         cwd=ROOT,
         env=service.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    body = write_body(f"cold-{uuid.uuid4().hex}").encode()
+
+
+def _post_write(service: Service, prefix: str) -> None:
+    request = urllib.request.Request(
+        f"{service.url}/api/v1/items",
+        data=write_body(f"{prefix}-{uuid.uuid4().hex}").encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        reply.read()
+
+
+def _stop_gunicorn(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def cold_start(service: Service) -> dict[str, float]:
+    """Time gunicorn's first answer, and the first request of booted workers, in ms.
+
+    The first figure comes from a write sent as soon as gunicorn starts and retried
+    until it is answered. For the second, gunicorn is started again and the write is
+    sent only after every worker logged that it is ready, so whichever worker takes
+    it has served no request before.
+    """
+    started = time.monotonic()
+    process = _start_gunicorn(service, subprocess.DEVNULL)
     try:
         while True:
-            request = urllib.request.Request(
-                f"{service.url}/api/v1/items",
-                data=body,
-                headers={"Content-Type": "application/json"},
-            )
             sent = time.monotonic()
             try:
-                with urllib.request.urlopen(request, timeout=30) as reply:
-                    reply.read()
+                _post_write(service, "cold")
                 break
             except OSError:
                 if time.monotonic() - started > 60:
                     raise
                 time.sleep(0.005)
         answered = time.monotonic()
-        # The first request after the workers finished booting.
-        time.sleep(2)
-        body = write_body(f"first-{uuid.uuid4().hex}").encode()
-        request = urllib.request.Request(
-            f"{service.url}/api/v1/items",
-            data=body,
-            headers={"Content-Type": "application/json"},
-        )
-        first_sent = time.monotonic()
-        with urllib.request.urlopen(request, timeout=30) as reply:
-            reply.read()
-        first_ms = (time.monotonic() - first_sent) * 1000
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        _stop_gunicorn(process)
+
+    workers = int(service.env.get("FEATURESTORE_WORKERS", "2"))
+    with tempfile.TemporaryFile("w+") as log:
+        process = _start_gunicorn(service, log)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                log.seek(0)
+                if log.read().count('is ready"') >= workers:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError("gunicorn's workers were not ready within 60 s")
+                time.sleep(0.05)
+            first_sent = time.monotonic()
+            _post_write(service, "first")
+            first_ms = (time.monotonic() - first_sent) * 1000
+        finally:
+            _stop_gunicorn(process)
     return {
         "first_answer_after_start_ms": (answered - started) * 1000,
         "first_request_latency_ms": (answered - sent) * 1000,
