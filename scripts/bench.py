@@ -127,12 +127,12 @@ def _stop_gunicorn(process: subprocess.Popen) -> None:
 
 
 def cold_start(service: Service) -> dict[str, float]:
-    """Time gunicorn's first answer, and the first request of booted workers, in ms.
+    """Time gunicorn's first response, and the first request of booted workers, in ms.
 
     The first figure comes from a write sent as soon as gunicorn starts and retried
-    until it is answered. For the second, gunicorn is started again and the write is
-    sent only after every worker logged that it is ready, so whichever worker takes
-    it has served no request before.
+    until it gets a response. For the second, gunicorn is started again and the
+    write is sent only after every worker logged that it is ready, so whichever
+    worker takes it has served no request before.
     """
     started = time.monotonic()
     process = _start_gunicorn(service, subprocess.DEVNULL)
@@ -251,7 +251,8 @@ def _floor_item(number: int, features: dict) -> tuple[str, dict, dict]:
     """Return the key, the DynamoDB item and the event of one floor write.
 
     They hold the attributes and the event envelope the service writes for the
-    reference request, so the floor sends and stores as many bytes as the service.
+    reference request, so the floor sends and stores about as many bytes as the
+    service.
     """
     now = time.time()
     event_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
