@@ -531,7 +531,14 @@ def worker_cpu_seconds(pids: set[int]) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for pid in pids:
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        try:
+            stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            sys.exit(
+                f"bench: gunicorn worker {pid} exited during the run, so its CPU time "
+                "is lost; see the gunicorn log in the run's folder and run again."
+            )
+        fields = stat.rsplit(")", 1)[1].split()
         total += (int(fields[11]) + int(fields[12])) / ticks
     return total
 
@@ -565,6 +572,14 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     }
     measured: dict[str, list] = {name: [] for name in floors}
 
+    wrk_errors = 0
+
+    def load(script: str, connections: int, seconds: float, env: dict) -> dict:
+        nonlocal wrk_errors
+        result = wrk(service.url, script, connections, seconds, env)
+        wrk_errors += result["status_errors"] + result["socket_errors"]
+        return result
+
     def run_floor(name: str) -> None:
         measured[name].append(floor(service.env, seconds=args.seconds, **floors[name]))
 
@@ -578,13 +593,13 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     # Kafka's JVM compiles its hot paths during the first minute of load, and the
     # service and the floor are both measured after that.
     print(f"warming the stack for {args.warm_seconds:g} s ...", flush=True)
-    wrk(service.url, "write.lua", 16, args.warm_seconds / 2, body_env)
+    load("write.lua", 16, args.warm_seconds / 2, body_env)
     floor(service.env, seconds=args.warm_seconds / 2, **floors["floor.writes16"])
 
     print("latency over one connection ...", flush=True)
     single = []
     for _ in runs:
-        single.append(wrk(service.url, "write.lua", 1, args.seconds, body_env))
+        single.append(load("write.lua", 1, args.seconds, body_env))
         run_floor("floor.single")
     results["latency.p50_ms"] = summary([r["p50_ms"] for r in single])
     results["latency.p99_ms"] = summary([r["p99_ms"] for r in single])
@@ -593,7 +608,7 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     many, cpu_per_write = [], []
     for _ in runs:
         cpu_before = worker_cpu_seconds(pids)
-        many.append(wrk(service.url, "write.lua", 16, args.seconds, body_env))
+        many.append(load("write.lua", 16, args.seconds, body_env))
         cpu = worker_cpu_seconds(pids) - cpu_before
         cpu_per_write.append(cpu * 1000 / max(1, many[-1]["requests"]))
         run_floor("floor.writes16")
@@ -604,16 +619,13 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
         r["per_second"] / f["per_second"]
         for r, f in zip(many, measured["floor.writes16"], strict=True)
     ]
-    results["writes16.errors"] = sum(
-        r["status_errors"] + r["socket_errors"] for r in many
-    )
 
     print("throughput against connections ...", flush=True)
     curve = {}
     for connections in (1, 2, 4, 8, 16, 32):
-        curve[connections] = wrk(
-            service.url, "write.lua", connections, args.seconds / 2, body_env
-        )["per_second"]
+        curve[connections] = load("write.lua", connections, args.seconds / 2, body_env)[
+            "per_second"
+        ]
     results["curve"] = curve
 
     print("batch writes ...", flush=True)
@@ -635,8 +647,7 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     print("reads at 16 connections ...", flush=True)
     preload_reads(service, 1000)
     reads = [
-        wrk(service.url, "read.lua", 16, args.seconds, {"BENCH_READ_COUNT": "1000"})
-        for _ in runs
+        load("read.lua", 16, args.seconds, {"BENCH_READ_COUNT": "1000"}) for _ in runs
     ]
     results["reads16.per_second"] = summary([r["per_second"] for r in reads])
 
@@ -650,8 +661,10 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     print(f"memory soak of {args.soak_seconds:g} s ...", flush=True)
     results["rss_mb.before"] = worker_rss_mb(service)
     if args.soak_seconds > 0:
-        wrk(service.url, "write.lua", 16, args.soak_seconds, body_env)
+        load("write.lua", 16, args.soak_seconds, body_env)
     results["rss_mb.after"] = worker_rss_mb(service)
+    # Non-2xx responses and socket errors in every wrk run, the soak included.
+    results["wrk.errors"] = wrk_errors
     return results
 
 
@@ -707,7 +720,7 @@ def report(results: dict) -> list[str]:
         f"worker RSS after soak, MB         {[round(x, 1) for x in after]}",
         f"  growth                          {[f'{g:.1f} %' for g in growth]}",
         f"writes/s against connections      {curve}",
-        f"errors, 16-connection write runs  {results['writes16.errors']}",
+        f"errors in all wrk runs            {results['wrk.errors']}",
         f"failed writes in the floor runs   {results['floor.failures']}",
     ]
     return lines
