@@ -134,24 +134,21 @@ def instrument_dynamodb(client: Any) -> None:
 
     # An earlier before-call handler can return a response without the others running
     # (botocore's Stubber does), so the after-call handlers may find no start time.
-    def after_call(parsed: dict, context: dict, **kwargs: Any) -> None:
+    def finish_call(context: dict, error_code: str | None) -> None:
         call = context.get("featurestore_call")
         if call is None:
             return
         operation, started = call
         DYNAMODB_SECONDS.labels(operation).observe(time.perf_counter() - started)
-        code = parsed.get("Error", {}).get("Code")
-        if code:
-            DYNAMODB_ERRORS.labels(operation, code).inc()
+        if error_code:
+            DYNAMODB_ERRORS.labels(operation, error_code).inc()
+
+    def after_call(parsed: dict, context: dict, **kwargs: Any) -> None:
+        finish_call(context, parsed.get("Error", {}).get("Code"))
 
     def after_call_error(exception: Exception, context: dict, **kwargs: Any) -> None:
         # Emitted when no response came at all: a timeout or a refused connection.
-        call = context.get("featurestore_call")
-        if call is None:
-            return
-        operation, started = call
-        DYNAMODB_SECONDS.labels(operation).observe(time.perf_counter() - started)
-        DYNAMODB_ERRORS.labels(operation, type(exception).__name__).inc()
+        finish_call(context, type(exception).__name__)
 
     events = client.meta.events
     events.register("before-call.dynamodb", before_call)

@@ -61,3 +61,40 @@ def test_metrics_route_of_unknown_path_is_unmatched(client):
     labels = {"route": "unmatched", "method": "GET", "status": "404"}
     assert _value(samples, "featurestore_http_requests_total", **labels) >= 1
     assert not any("12345" in str(key) for key in samples)
+
+
+def test_metrics_count_dynamodb_error_codes(client, seed_body):
+    # The second, identical write fails the update's condition and is a replay.
+    client.post("/api/v1/items", data=seed_body, content_type="application/json")
+    before = _samples(client)
+    client.post("/api/v1/items", data=seed_body, content_type="application/json")
+
+    after = _samples(client)
+
+    name = "featurestore_dynamodb_errors_total"
+    labels = {"operation": "UpdateItem", "code": "ConditionalCheckFailedException"}
+    assert _value(after, name, **labels) == _value(before, name, **labels) + 1
+
+
+def test_metrics_count_unreachable_dynamodb(app, publisher, seed_body):
+    from featurestore.clients import ClientRegistry
+    from featurestore.config import load_settings
+
+    settings = load_settings(
+        {}, dynamodb_endpoint="http://127.0.0.1:9", dynamodb_max_attempts=1
+    )
+    app.extensions["featurestore.clients"] = ClientRegistry(
+        settings, publisher_factory=lambda _: publisher
+    )
+    client = app.test_client()
+    before = _samples(client)
+
+    response = client.post(
+        "/api/v1/items", data=seed_body, content_type="application/json"
+    )
+
+    after = _samples(client)
+    assert response.status_code == 503
+    name = "featurestore_dynamodb_errors_total"
+    labels = {"operation": "UpdateItem", "code": "EndpointConnectionError"}
+    assert _value(after, name, **labels) == _value(before, name, **labels) + 1
