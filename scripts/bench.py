@@ -71,7 +71,7 @@ def wrk(url: str, script: str, connections: int, seconds: float, env: dict) -> d
             str(LUA / script),
             url,
         ],
-        env={**os.environ, **env},
+        env={**os.environ, "BENCH_LUA_DIR": str(LUA), **env},
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -318,6 +318,24 @@ _CONDITION = (
 )
 
 
+def _condition_arguments(item: dict) -> dict[str, Any]:
+    """Return the put_item arguments that make the put conditional like the service."""
+    return {
+        "ConditionExpression": _CONDITION,
+        "ExpressionAttributeNames": {
+            "#pk": "pk",
+            "#expires": "expires_at",
+            "#time": "event_time_us",
+            "#hash": "content_hash",
+        },
+        "ExpressionAttributeValues": {
+            ":now": {"N": str(int(time.time()))},
+            ":time": item["event_time_us"],
+            ":hash": item["content_hash"],
+        },
+    }
+
+
 def _floor_process(
     endpoint: str,
     bootstrap: str,
@@ -387,20 +405,7 @@ def _floor_process(
             key, item, event = _floor_item(number, features)
             arguments: dict[str, Any] = {"TableName": TABLE, "Item": item}
             if conditional:
-                arguments.update(
-                    ConditionExpression=_CONDITION,
-                    ExpressionAttributeNames={
-                        "#pk": "pk",
-                        "#expires": "expires_at",
-                        "#time": "event_time_us",
-                        "#hash": "content_hash",
-                    },
-                    ExpressionAttributeValues={
-                        ":now": {"N": str(int(time.time()))},
-                        ":time": item["event_time_us"],
-                        ":hash": item["content_hash"],
-                    },
-                )
+                arguments.update(_condition_arguments(item))
             started = time.perf_counter()
             try:
                 client.put_item(**arguments)
@@ -583,6 +588,29 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     def run_floor(name: str) -> None:
         measured[name].append(floor(service.env, seconds=args.seconds, **floors[name]))
 
+    def run_paired(run_service, count_key: str, *floor_names: str):
+        """Run the service, then its floors, ``args.runs`` times.
+
+        Returns the service runs' results and the workers' CPU milliseconds per
+        ``count_key`` unit of each run.
+        """
+        service_runs, cpu_ms = [], []
+        for _ in runs:
+            cpu_before = worker_cpu_seconds(pids)
+            result = run_service()
+            cpu = worker_cpu_seconds(pids) - cpu_before
+            service_runs.append(result)
+            cpu_ms.append(cpu * 1000 / max(1, result[count_key]))
+            for name in floor_names:
+                run_floor(name)
+        return service_runs, cpu_ms
+
+    def run_ratios(service_runs: list[dict], floor_name: str) -> list[float]:
+        return [
+            done["per_second"] / floor_run["per_second"]
+            for done, floor_run in zip(service_runs, measured[floor_name], strict=True)
+        ]
+
     print("cold start ...", flush=True)
     colds = [cold_start(service) for _ in runs]
     for name in colds[0]:
@@ -605,20 +633,15 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     results["latency.p99_ms"] = summary([r["p99_ms"] for r in single])
 
     print("writes at 16 connections ...", flush=True)
-    many, cpu_per_write = [], []
-    for _ in runs:
-        cpu_before = worker_cpu_seconds(pids)
-        many.append(load("write.lua", 16, args.seconds, body_env))
-        cpu = worker_cpu_seconds(pids) - cpu_before
-        cpu_per_write.append(cpu * 1000 / max(1, many[-1]["requests"]))
-        run_floor("floor.writes16")
-        run_floor("floor.put16_plain")
+    many, cpu_per_write = run_paired(
+        lambda: load("write.lua", 16, args.seconds, body_env),
+        "requests",
+        "floor.writes16",
+        "floor.put16_plain",
+    )
     results["writes16.per_second"] = summary([r["per_second"] for r in many])
     results["writes16.cpu_ms_per_write"] = summary(cpu_per_write)
-    results["writes16.ratios"] = [
-        r["per_second"] / f["per_second"]
-        for r, f in zip(many, measured["floor.writes16"], strict=True)
-    ]
+    results["writes16.ratios"] = run_ratios(many, "floor.writes16")
 
     print("throughput against connections ...", flush=True)
     curve = {}
@@ -629,20 +652,14 @@ def measure(args: argparse.Namespace, stack: LocalStack, service: Service) -> di
     results["curve"] = curve
 
     print("batch writes ...", flush=True)
-    batches, cpu_per_record = [], []
-    for _ in runs:
-        cpu_before = worker_cpu_seconds(pids)
-        batch = batch_records_per_second(service, args.seconds, BATCH_CLIENTS)
-        cpu = worker_cpu_seconds(pids) - cpu_before
-        batches.append(batch)
-        cpu_per_record.append(cpu * 1000 / max(1, batch["records"]))
-        run_floor("floor.batch_conditional")
+    batches, cpu_per_record = run_paired(
+        lambda: batch_records_per_second(service, args.seconds, BATCH_CLIENTS),
+        "records",
+        "floor.batch_conditional",
+    )
     results["batch.records_per_second"] = summary([b["per_second"] for b in batches])
     results["batch.cpu_ms_per_record"] = summary(cpu_per_record)
-    results["batch.ratios"] = [
-        b["per_second"] / f["per_second"]
-        for b, f in zip(batches, measured["floor.batch_conditional"], strict=True)
-    ]
+    results["batch.ratios"] = run_ratios(batches, "floor.batch_conditional")
 
     print("reads at 16 connections ...", flush=True)
     preload_reads(service, 1000)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import pathlib
+import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SEED = json.loads((ROOT / "tests" / "data" / "seed_request.json").read_text())
@@ -23,7 +24,7 @@ def _bench_module():
     return module
 
 
-def test_floor_item_and_event_have_the_services_fields(client, dynamodb, publisher):
+def test_floor_matches_service_item_and_event(client, dynamodb, publisher):
     bench = _bench_module()
     response = client.post("/api/v1/items", json=SEED)
     assert response.status_code == 201
@@ -40,8 +41,9 @@ def test_floor_item_and_event_have_the_services_fields(client, dynamodb, publish
 
     assert sorted(item) == sorted(stored)
     assert item["features"] == stored["features"]
-    assert {name: type(value) for name, value in item.items()} == {
-        name: type(value) for name, value in stored.items()
+    # The same DynamoDB type (S, N, M, BOOL) for every attribute.
+    assert {name: sorted(value) for name, value in item.items()} == {
+        name: sorted(value) for name, value in stored.items()
     }
     assert sorted(event) == sorted(envelope)
     assert sorted(event["meta"]) == sorted(envelope["meta"])
@@ -49,7 +51,36 @@ def test_floor_item_and_event_have_the_services_fields(client, dynamodb, publish
     assert event["features"] == SEED["data"]["features"]
 
 
-def test_floor_condition_names_every_placeholder_it_uses():
+def _resolved_condition(arguments: dict) -> str:
+    """Return the condition with attribute names filled in and values as ':value'."""
+    names = arguments["ExpressionAttributeNames"]
+    values = arguments["ExpressionAttributeValues"]
+    condition = re.sub(
+        r"#\w+", lambda match: names[match.group()], arguments["ConditionExpression"]
+    )
+
+    def value(match: re.Match) -> str:
+        assert match.group() in values
+        return ":value"
+
+    return re.sub(r":\w+", value, condition)
+
+
+def test_floor_condition_matches_service(client, dynamodb, monkeypatch):
     bench = _bench_module()
-    for placeholder in ("#pk", "#expires", "#time", "#hash", ":now", ":time", ":hash"):
-        assert placeholder in bench._CONDITION
+    calls = []
+    update_item = dynamodb.update_item
+
+    def recording_update_item(**arguments):
+        calls.append(arguments)
+        return update_item(**arguments)
+
+    monkeypatch.setattr(dynamodb, "update_item", recording_update_item)
+    response = client.post("/api/v1/items", json=SEED)
+    assert response.status_code == 201
+    [service_call] = calls
+    _, item, _ = bench._floor_item(0, SEED["data"]["features"])
+
+    floor_condition = _resolved_condition(bench._condition_arguments(item))
+
+    assert floor_condition == _resolved_condition(service_call)
