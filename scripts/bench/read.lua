@@ -12,12 +12,5 @@ function request()
   return wrk.format("GET", path)
 end
 
-function done(summary, latency, requests)
-  local errors = summary.errors
-  io.write(string.format(
-    "RESULT {\"requests\": %d, \"seconds\": %f, \"p50_ms\": %f, \"p99_ms\": %f, " ..
-    "\"status_errors\": %d, \"socket_errors\": %d}\n",
-    summary.requests, summary.duration / 1e6,
-    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-    errors.status, errors.connect + errors.read + errors.write + errors.timeout))
-end
+-- done() prints the RESULT line that scripts/bench.py reads.
+dofile(os.getenv("BENCH_LUA_DIR") .. "/result.lua")
