@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -36,6 +37,24 @@ def test_gunicorn_serves_many_writes(stack, names, service_factory, seed_request
     events = find_events(stack.kafka_bootstrap, names["kafka_topic"], event_ids)
 
     assert set(events) == event_ids
+
+
+def test_each_worker_logs_ready(service_factory):
+    service = service_factory().start("--workers", "2")
+    workers = {str(pid) for pid in service.worker_pids()}
+    deadline = time.monotonic() + 30
+    ready: list[dict] = []
+    while len(ready) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        lines = service.log_path.read_text().splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        ready = [record for record in records if "is ready" in record["message"]]
+
+    assert len(ready) == 2
+    assert {line["message"] for line in ready} == {
+        f"worker {pid} is ready" for pid in workers
+    }
+    assert {line["logger"] for line in ready} == {"featurestore.gunicorn"}
 
 
 def _serving_pids(service) -> set[str]:
